@@ -1,0 +1,1 @@
+"""Subcommands of the `forecast` console script, one module each."""

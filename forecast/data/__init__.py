@@ -1,0 +1,1 @@
+"""Data: ERA5 acquisition and conversion, the synthetic offline world, dataset layouts."""

@@ -1,0 +1,1 @@
+"""GraphCast: our own JAX/Haiku implementation that loads DeepMind's official checkpoints."""

@@ -1,0 +1,1 @@
+"""Plots: cartopy maps and verification charts rendered to PNG (offline coastlines)."""

@@ -1,0 +1,1 @@
+"""Verification: WeatherBench2-exact metrics, regions, climatology, scoring."""
