@@ -1,0 +1,1 @@
+"""Verification app: additive score sums per run, window scores, score pages."""
