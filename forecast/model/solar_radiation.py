@@ -1,0 +1,201 @@
+"""TOA incident solar radiation (ERA5 `tisr`) computed from the valid time, per SPEC §5.2.
+
+The flux is integrated over the hour ending at each timestamp (J m⁻²). Like the reference the
+orbital and geometric arithmetic is float32 (the J2000 day count is rounded to float32 first),
+evaluated with JAX so that the rounding matches; see SPEC §15.13.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+
+from forecast.errors import InvalidInputError
+
+# Yearly total solar irradiance (W m⁻²) of ECMWF IFS cycle 41r2, which ERA5 uses, at mid-year
+# 1951.5 … 1995.5; from 1996 on the IFS repeats the 13-year solar cycle 1996–2008.
+_IFS_CY41R2_TSI_1951_1995 = (
+    1365.7765, 1365.7676, 1365.6284, 1365.6564, 1365.7773, 1366.3109, 1366.6681, 1366.6328,
+    1366.3828, 1366.2767, 1365.9199, 1365.7484, 1365.6963, 1365.6976, 1365.7341, 1365.9178,
+    1366.1143, 1366.1644, 1366.2476, 1366.2426, 1365.9580, 1366.0525, 1365.7991, 1365.7271,
+    1365.5345, 1365.6453, 1365.8331, 1366.2747, 1366.6348, 1366.6482, 1366.6951, 1366.2859,
+    1366.1992, 1365.8103, 1365.6416, 1365.6379, 1365.7899, 1366.0826, 1366.6479, 1366.5533,
+    1366.4457, 1366.3021, 1366.0286, 1365.7971, 1365.6996,
+)  # fmt: skip
+_IFS_CY41R2_TSI_1996_2008 = (
+    1365.6121, 1365.7399, 1366.1021, 1366.3851, 1366.6836, 1366.6022, 1366.6807, 1366.2300,
+    1366.0480, 1365.8545, 1365.8107, 1365.7240, 1365.6918,
+)  # fmt: skip
+# ERA5 scales the IFS values by 0.9965 (its TSI is ~1361 W m⁻², not ~1366).
+ERA5_TSI_SCALE = 0.9965
+# The table the reference interpolates: 1951.5 … 2034.5, the cycle repeated for 2009–2034.
+TSI_YEARS = np.arange(1951.5, 2035.0, 1.0)
+TSI_VALUES = ERA5_TSI_SCALE * np.array(
+    _IFS_CY41R2_TSI_1951_1995 + 3 * _IFS_CY41R2_TSI_1996_2008, dtype=np.float64
+)
+
+SECONDS_PER_DAY = 86400
+_J2000_UNIX_SECONDS = 946_728_000  # 2000-01-01T12:00 UTC, Julian date 2451545.0
+_INTEGRATION_HOURS = 1
+_NUM_BINS = 360  # 361 samples, trapezoid with dx = 10 s
+# Bound on grid points × timestamps evaluated in one call (keeps 0.25° runs memory-bounded).
+_MAX_POINTS_PER_CHUNK = 2**22
+
+
+def _as_datetime64(times: object) -> np.ndarray:
+    """Timestamps as a 1-D datetime64[ns] array, or a clear error."""
+    values = np.atleast_1d(np.asarray(times))
+    if np.issubdtype(values.dtype, np.datetime64):
+        return values.astype("datetime64[ns]").reshape(-1)
+    if values.dtype.kind not in "OUS":  # numbers are not times: refuse rather than guess a unit
+        raise InvalidInputError(f"TISR needs datetime64 timestamps, got {values.dtype}")
+    try:
+        return np.asarray(values, dtype="datetime64[ns]").reshape(-1)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"TISR needs datetime64 timestamps, got {values.dtype}") from exc
+
+
+def total_solar_irradiance(times: object) -> np.ndarray:
+    """ERA5's total solar irradiance at each timestamp (W m⁻²), float64.
+
+    Linear interpolation in fractional year (`year + (day_of_year − 1 + day_fraction) / days
+    in the year`) of `TSI_VALUES`, clamped outside 1951.5 … 2034.5.
+
+    Args:
+        times: array-like of datetime64.
+
+    Returns:
+        float64 array `[time]`.
+    """
+    times = _as_datetime64(times)
+    year_start = times.astype("datetime64[Y]")
+    day_start = times.astype("datetime64[D]")
+    year = year_start.astype(np.int64) + 1970
+    day_of_year = (day_start - year_start.astype("datetime64[D]")).astype(np.int64) + 1
+    day_fraction = (times - day_start).astype(np.int64) / (SECONDS_PER_DAY * 1e9)
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    days_in_year = np.where(leap, 366, 365)
+    fractional_year = year + (day_of_year - 1 + day_fraction) / days_in_year
+    return np.interp(fractional_year, TSI_YEARS, TSI_VALUES)
+
+
+def j2000_days(times: object) -> np.ndarray:
+    """Days since J2000.0 (2000-01-01T12:00 UTC), float64 `[time]`."""
+    seconds = _as_datetime64(times).astype("datetime64[s]").astype(np.int64)
+    sub_seconds = (_as_datetime64(times) - seconds.astype("datetime64[s]")).astype(np.int64)
+    return ((seconds - _J2000_UNIX_SECONDS) + sub_seconds / 1e9) / SECONDS_PER_DAY
+
+
+def _validate_axis(name: str, values: np.ndarray, bound: float) -> np.ndarray:
+    values = np.asarray(values)
+    if values.ndim != 1 or values.size == 0:
+        raise InvalidInputError(f"TISR needs a non-empty 1-D {name} axis, got shape {values.shape}")
+    if not np.all(np.isfinite(values)) or np.abs(values).max() > bound:
+        raise InvalidInputError(f"TISR: {name} values must be finite and within ±{bound}")
+    return values.astype(np.float32)
+
+
+@jax.jit
+def _tisr_chunk(days: jax.Array, tsi: jax.Array, lat: jax.Array, lon: jax.Array) -> jax.Array:
+    """Integrated flux `[time, lat, lon]` for float32 J2000 days and TSI `[time]`."""
+    # Sample times from one hour before to the timestamp, in days (float32 like the reference).
+    offsets = (jnp.arange(_NUM_BINS + 1) / _NUM_BINS - 1.0) * (_INTEGRATION_HOURS / 24)
+    t = days[:, None] + offsets.astype(jnp.float32)[None, :]  # [time, sample]
+
+    # Orbital quantities depend on time only.
+    theta = t / 365.25
+    rotational_phase = jnp.mod(t, 1.0)
+    rel = 1.7535 + 6.283076 * theta
+    rem = 6.240041 + 6.283020 * theta
+    rlls = 4.8951 + 6.283076 * theta
+    rllls = (
+        4.8952
+        + 6.283320 * theta
+        - 0.0075 * jnp.sin(rel)
+        - 0.0326 * jnp.cos(rel)
+        - 0.0003 * jnp.sin(2 * rel)
+        + 0.0002 * jnp.cos(2 * rel)
+    )
+    sin_dec = jnp.sin(0.409093) * jnp.sin(rllls)
+    cos_dec = jnp.sqrt(1 - sin_dec * sin_dec)
+    eq_of_time_seconds = (
+        591.8 * jnp.sin(2 * rlls)
+        - 459.4 * jnp.sin(rem)
+        + 39.5 * jnp.sin(rem) * jnp.cos(2 * rlls)
+        - 12.7 * jnp.sin(4 * rlls)
+        - 4.8 * jnp.sin(2 * rem)
+    )
+    distance_au = 1.0001 - 0.0163 * jnp.sin(rel) + 0.0037 * jnp.cos(rel)
+    solar_phase = rotational_phase + eq_of_time_seconds / SECONDS_PER_DAY
+    scaled_tsi = tsi[:, None] * (1 / distance_au) ** 2  # [time, sample]
+
+    # Geometry: broadcast to [time, lat, lon, sample]; XLA fuses this into the reduction.
+    lat_rad = jnp.radians(lat)[None, :, None, None]
+    lon_rad = jnp.radians(lon)[None, None, :, None]
+    hour_angle = 2 * jnp.pi * solar_phase[:, None, None, :] + lon_rad
+    sin_altitude = (
+        jnp.cos(lat_rad) * cos_dec[:, None, None, :] * jnp.cos(hour_angle)
+        + jnp.sin(lat_rad) * sin_dec[:, None, None, :]
+    )
+    flux = scaled_tsi[:, None, None, :] * jnp.maximum(sin_altitude, 0.0)
+    dx_seconds = _INTEGRATION_HOURS * 3600 / _NUM_BINS
+    return jax.scipy.integrate.trapezoid(flux, dx=dx_seconds, axis=-1)
+
+
+def toa_incident_solar_radiation(times: object, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """TOA incident solar radiation accumulated over the hour ending at each time.
+
+    Args:
+        times: array-like of datetime64 (valid times, UTC), shape `[time]`.
+        lat: latitudes in degrees, `[N_lat]` (any order).
+        lon: longitudes in degrees, `[N_lon]`.
+
+    Returns:
+        float32 array `[time, N_lat, N_lon]` in J m⁻².
+
+    Raises:
+        InvalidInputError: if the times are not datetimes or lat/lon are malformed.
+    """
+    times = _as_datetime64(times)
+    lat = _validate_axis("lat", lat, 90.0)
+    lon = _validate_axis("lon", lon, 720.0)
+    # The reference hands the day count to JAX with x64 off: it is float32 from here on.
+    days = j2000_days(times).astype(np.float32)
+    tsi = total_solar_irradiance(times).astype(np.float32)
+
+    chunk = max(1, _MAX_POINTS_PER_CHUNK // (lat.size * lon.size))
+    chunk = min(chunk, times.size)
+    out = np.empty((times.size, lat.size, lon.size), dtype=np.float32)
+    for start in range(0, times.size, chunk):
+        stop = min(start + chunk, times.size)
+        # Pad the last chunk to the common size so jit compiles one shape only.
+        idx = np.minimum(np.arange(start, start + chunk), times.size - 1)
+        result = _tisr_chunk(days[idx], tsi[idx], lat, lon)
+        out[start:stop] = np.asarray(result)[: stop - start]
+    return out
+
+
+def toa_incident_solar_radiation_dataarray(
+    times: object, lat: np.ndarray, lon: np.ndarray
+) -> xr.DataArray:
+    """`toa_incident_solar_radiation` as a DataArray with dims `(time, lat, lon)`.
+
+    Args:
+        times: array-like of datetime64 valid times.
+        lat: latitudes in degrees.
+        lon: longitudes in degrees.
+
+    Returns:
+        float32 DataArray named `toa_incident_solar_radiation`, units J m**-2.
+    """
+    times = _as_datetime64(times)
+    values = toa_incident_solar_radiation(times, lat, lon)
+    return xr.DataArray(
+        values,
+        dims=("time", "lat", "lon"),
+        coords={"time": times, "lat": np.asarray(lat), "lon": np.asarray(lon)},
+        name="toa_incident_solar_radiation",
+        attrs={"units": "J m**-2", "long_name": "TOA incident solar radiation"},
+    )
