@@ -43,6 +43,8 @@ LAYERS: tuple[tuple[str, str, str], ...] = (
 _FEATURE_CLASS = {"coastline": "Coastline", "admin_0_boundary_lines_land": "International boundary"}
 MANIFEST_NAME = "manifest.json"
 
+_configured_dir: Path | None = None
+
 
 class NaturalEarthUnavailableError(ForecastError):
     """The Natural Earth shapes are not installed, and fetching them is not allowed."""
@@ -188,7 +190,9 @@ def configure_cartopy(data_dir: Path | None = None, *, install: bool = True) -> 
     """
     import cartopy
 
+    global _configured_dir
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+    _configured_dir = data_dir
     cartopy.config["data_dir"] = data_dir
     cartopy.config["pre_existing_data_dir"] = data_dir
     os.environ["CARTOPY_DATA_DIR"] = str(data_dir)
@@ -200,6 +204,11 @@ def configure_cartopy(data_dir: Path | None = None, *, install: bool = True) -> 
             logger.warning("Natural Earth shapes unavailable, maps will lack coastlines: %s", exc)
             return False
     return all(_layer_complete(layer_path(data_dir, *layer)) for layer in LAYERS)
+
+
+def configured_data_dir() -> Path | None:
+    """The directory `configure_cartopy` last set in this process, None if never called."""
+    return _configured_dir
 
 
 def available(scale: str, category: str, name: str) -> bool:
