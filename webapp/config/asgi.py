@@ -1,0 +1,8 @@
+"""ASGI entry point (uvicorn / daphne)."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.config.django.production")
+application = get_asgi_application()

@@ -1,0 +1,1 @@
+"""Django settings per environment: base, local, production, test."""

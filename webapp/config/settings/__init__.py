@@ -1,0 +1,1 @@
+"""Settings of the integrations (Celery, Prefect, storage), star-imported by `base`."""

@@ -1,0 +1,18 @@
+"""Prefect and forecast-cycle settings: what the daily cycle runs, on which grid, how long."""
+
+from webapp.config.env import REPO_ROOT, env
+
+# Predictor: a checkpoint path, "persistence", or "module:factory". Empty = the demo checkpoint
+# when stats/demo/checkpoint.npz exists, else persistence (the run record says which ran).
+GCF_PREDICTOR = env.str("GCF_PREDICTOR", "")
+GCF_DEMO_CHECKPOINT = env.path(
+    "GCF_DEMO_CHECKPOINT", REPO_ROOT / "stats" / "demo" / "checkpoint.npz"
+)
+GCF_STATS_DIR = env.path("GCF_STATS_DIR", REPO_ROOT / "stats" / "demo")
+# Inputs: "synthetic" (the offline world) or "cds"; empty = cds when CDS credentials exist.
+GCF_DATA_SOURCE = env.str("GCF_DATA_SOURCE", "")
+GCF_GRID_DEG = env.float("GCF_GRID_DEG", 1.0)
+GCF_LEVELS = env.int("GCF_LEVELS", 13)
+GCF_STEPS = env.int("GCF_STEPS", 4)
+# A RUNNING run whose heartbeat is older than this is failed by the reaper.
+GCF_STALE_AFTER_S = env.int("GCF_STALE_AFTER_S", 3 * 3600)

@@ -1,0 +1,17 @@
+"""URL routes of the site: runs pages, the admin, and (when enabled) media files."""
+
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path, re_path
+from django.views.static import serve
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("", include("webapp.runs.urls")),
+]
+
+if settings.GCF_SERVE_MEDIA:
+    # The demo and tests have no front web server; production puts one before var/media.
+    urlpatterns.append(
+        re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT})
+    )

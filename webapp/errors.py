@@ -1,0 +1,9 @@
+"""The web layer's error hierarchy: raised by services, translated once at the edge."""
+
+
+class ApplicationError(Exception):
+    """A request the service refuses, with a message fit for the user."""
+
+
+class RunStateError(ApplicationError):
+    """A run cannot make the asked status change (e.g. a finished run marked running)."""

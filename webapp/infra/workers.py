@@ -1,0 +1,129 @@
+"""Celery workers for the `gpu` and `cpu` queues, started and stopped as real subprocesses."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+
+from webapp.config.env import REPO_ROOT
+
+# The gpu queue runs one rollout at a time per worker: the accelerator holds one model.
+CONCURRENCY = {"gpu": 1, "cpu": 1}
+
+
+def _children(pid: int) -> list[int]:
+    """Direct child pids of `pid` (from /proc)."""
+    found: list[int] = []
+    for task_dir in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(p) for p in (task_dir / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+class Worker:
+    """One `celery -A webapp worker` process consuming one queue."""
+
+    def __init__(
+        self,
+        queue: str,
+        *,
+        log_dir: str | Path,
+        env: Mapping[str, str] | None = None,
+        concurrency: int | None = None,
+    ) -> None:
+        self.queue = queue
+        self.name = f"{queue}-{uuid.uuid4().hex[:6]}@%h"
+        self.log_file = Path(log_dir) / f"celery-{queue}-{self.name.split('@')[0]}.log"
+        self.env = {**os.environ, **(env or {})}
+        self.concurrency = concurrency or CONCURRENCY.get(queue, 1)
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60.0) -> Worker:
+        """Starts the worker and waits until it logs that it is ready."""
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        command = [
+            sys.executable, "-m", "celery", "-A", "webapp", "worker",
+            "-Q", self.queue, "-c", str(self.concurrency), "-n", self.name,
+            "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--pool", "prefork",
+        ]  # fmt: skip
+        with open(self.log_file, "ab") as log:
+            self.process = subprocess.Popen(
+                command,
+                cwd=REPO_ROOT,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"celery worker for {self.queue} exited with {self.process.returncode}:\n"
+                    + self.log_tail()
+                )
+            if " ready." in self.log_file.read_text(errors="replace"):
+                return self
+            time.sleep(0.2)
+        self.stop()
+        raise TimeoutError(
+            f"celery worker for {self.queue} not ready in {timeout} s:\n{self.log_tail()}"
+        )
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The last lines of the worker's log."""
+        if not self.log_file.exists():
+            return ""
+        return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+
+    def pool_pids(self) -> list[int]:
+        """Pids of the pool processes that execute the tasks."""
+        return _children(self.process.pid) if self.process else []
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """Warm shutdown (SIGTERM), then SIGKILL of the whole process group after `timeout` s."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        # Pool children left behind by a killed parent.
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def start_workers(
+    queues: tuple[str, ...] = ("gpu", "cpu"),
+    *,
+    log_dir: str | Path,
+    env: Mapping[str, str] | None = None,
+) -> list[Worker]:
+    """Starts one worker per queue; stops those already started if one fails."""
+    workers: list[Worker] = []
+    try:
+        for queue in queues:
+            workers.append(Worker(queue, log_dir=log_dir, env=env).start())
+    except BaseException:
+        stop_workers(workers)
+        raise
+    return workers
+
+
+def stop_workers(workers: list[Worker]) -> None:
+    """Stops the workers (warm shutdown first)."""
+    for worker in workers:
+        worker.stop()

@@ -1,0 +1,309 @@
+"""Writes to the run record: creation, status transitions, progress, lineage, products, reruns."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from webapp.config.env import REPO_ROOT
+from webapp.errors import RunStateError
+from webapp.runs.models import ForecastRun, Product
+
+logger = logging.getLogger(__name__)
+
+Status = ForecastRun.Status
+
+# Which status may follow which; marking a run with its current status again is a no-op.
+_ALLOWED = {
+    Status.QUEUED: {Status.RUNNING, Status.FAILED, Status.QUARANTINED},
+    Status.RUNNING: {Status.SUCCEEDED, Status.FAILED, Status.QUARANTINED},
+    Status.SUCCEEDED: set(),
+    Status.FAILED: set(),
+    Status.QUARANTINED: set(),
+}
+_STAMP = {
+    Status.QUEUED: "queued_at",
+    Status.RUNNING: "running_at",
+    Status.SUCCEEDED: "succeeded_at",
+    Status.FAILED: "failed_at",
+    Status.QUARANTINED: "quarantined_at",
+}
+
+
+def run_create(
+    *,
+    init_time: dt.datetime,
+    predictor_spec: str,
+    predictor_note: str = "",
+    data_source: str,
+    grid_deg: float,
+    levels: int,
+    steps: int,
+    triggered_by: str = ForecastRun.Trigger.CLI,
+    user=None,
+    rerun_of: ForecastRun | None = None,
+) -> ForecastRun:
+    """Creates a QUEUED run.
+
+    Args:
+      init_time: the analysis time the forecast starts from (aware, UTC).
+      predictor_spec: "persistence", a checkpoint path or "module:factory".
+      predictor_note: why this predictor and not the configured one (a fallback says so).
+      data_source: "synthetic" or "cds".
+      grid_deg, levels, steps: grid spacing (degrees), number of pressure levels, 6 h leads.
+      triggered_by: schedule / admin / cli / backfill.
+      user: who asked (admin reruns).
+      rerun_of: the run this one repeats.
+    """
+    now = timezone.now()
+    run = ForecastRun(
+        init_time=init_time,
+        predictor_spec=predictor_spec,
+        predictor_note=predictor_note,
+        data_source=data_source,
+        synthetic=data_source == ForecastRun.DataSource.SYNTHETIC,
+        grid_deg=grid_deg,
+        levels=levels,
+        steps=steps,
+        progress_total=steps,
+        triggered_by=triggered_by,
+        triggered_by_user=user,
+        rerun_of=rerun_of,
+        status=Status.QUEUED,
+        queued_at=now,
+        heartbeat_at=now,
+    )
+    run.full_clean()
+    run.save()
+    logger.info("created %s (%s, triggered by %s)", run, predictor_spec, triggered_by)
+    return run
+
+
+def _transition(run_id: int, status: str, **fields) -> ForecastRun:
+    """Moves a run to `status` under a row lock, stamping the time; raises if not allowed."""
+    with transaction.atomic():
+        run = ForecastRun.objects.select_for_update().get(pk=run_id)
+        if run.status == status:
+            return run
+        if status not in _ALLOWED[run.status]:
+            raise RunStateError(f"run {run_id} is {run.status}; it cannot become {status}")
+        now = timezone.now()
+        run.status = status
+        setattr(run, _STAMP[status], now)
+        run.heartbeat_at = now
+        for name, value in fields.items():
+            setattr(run, name, value)
+        run.save()
+    logger.info("run %s is now %s", run_id, status)
+    return run
+
+
+def run_mark_running(*, run_id: int, stage: str = "", prefect_flow_run_id: str = "") -> ForecastRun:
+    """QUEUED → RUNNING (idempotent for a running run); records the flow run id if given."""
+    fields: dict = {"stage": stage} if stage else {}
+    if prefect_flow_run_id:
+        fields["prefect_flow_run_id"] = prefect_flow_run_id
+    run = _transition(run_id, Status.RUNNING, **fields)
+    if fields:
+        ForecastRun.objects.filter(pk=run_id).update(heartbeat_at=timezone.now(), **fields)
+    return run
+
+
+def run_set_stage(*, run_id: int, stage: str, celery_task_id: str = "") -> None:
+    """Records the stage the run is in (and its Celery task id), as a heartbeat."""
+    fields: dict = {"stage": stage, "heartbeat_at": timezone.now()}
+    if celery_task_id:
+        fields["celery_task_id"] = celery_task_id
+    ForecastRun.objects.filter(pk=run_id).update(**fields)
+
+
+def run_update_progress(*, run_id: int, step: int, total: int) -> None:
+    """Records rollout progress k/N (called after every step; also a heartbeat)."""
+    if not 0 <= step <= total:
+        raise RunStateError(f"progress {step}/{total} is out of range for run {run_id}")
+    ForecastRun.objects.filter(pk=run_id).update(
+        progress_step=step, progress_total=total, heartbeat_at=timezone.now()
+    )
+
+
+def run_record_predictor(*, run_id: int, name: str, identity: dict[str, str]) -> None:
+    """Records which predictor actually ran, and its checkpoint identity (empty for baselines)."""
+    ForecastRun.objects.filter(pk=run_id).update(
+        predictor_name=name,
+        checkpoint_name=identity.get("checkpoint", ""),
+        checkpoint_sha256=identity.get("checkpoint_sha256", ""),
+    )
+
+
+def run_record_lineage(*, run_id: int, **entries) -> None:
+    """Merges `entries` into the run's lineage JSON (input files, hashes, versions...)."""
+    with transaction.atomic():
+        run = ForecastRun.objects.select_for_update().get(pk=run_id)
+        run.lineage = {**run.lineage, **entries}
+        run.save(update_fields=["lineage", "updated_at"])
+
+
+def run_record_timing(*, run_id: int, stage: str, seconds: float) -> None:
+    """Records how long a stage took, in seconds."""
+    with transaction.atomic():
+        run = ForecastRun.objects.select_for_update().get(pk=run_id)
+        run.timings = {**run.timings, stage: round(seconds, 3)}
+        run.save(update_fields=["timings", "updated_at"])
+
+
+def run_mark_succeeded(*, run_id: int) -> ForecastRun:
+    """RUNNING → SUCCEEDED."""
+    return _transition(run_id, Status.SUCCEEDED, stage="done")
+
+
+def _describe(error: BaseException | str) -> tuple[str, str]:
+    if isinstance(error, BaseException):
+        return type(error).__name__, str(error) or repr(error)
+    return "Error", str(error)
+
+
+def run_mark_failed(*, run_id: int, error: BaseException | str) -> ForecastRun:
+    """Any non-terminal status → FAILED, with the error's type and message.
+
+    A run already finished keeps its status (a late failure report must not overwrite success).
+    """
+    error_type, message = _describe(error)
+    run = ForecastRun.objects.get(pk=run_id)
+    if run.is_terminal:
+        logger.warning(
+            "run %s is already %s; not marking it failed (%s)", run_id, run.status, message
+        )
+        return run
+    return _transition(run_id, Status.FAILED, error_type=error_type, error_message=message[:10000])
+
+
+def run_mark_quarantined(*, run_id: int, error: BaseException | str) -> ForecastRun:
+    """Non-terminal → QUARANTINED: the inputs are invalid; retrying will not help."""
+    error_type, message = _describe(error)
+    return _transition(
+        run_id, Status.QUARANTINED, error_type=error_type, error_message=message[:10000]
+    )
+
+
+def run_publish_products(*, run_id: int, products: Iterable[dict]) -> int:
+    """Replaces the run's Product rows with `products` (dicts: kind, variable, level,
+    lead_hours, file relative to MEDIA_ROOT). Returns how many were published.
+
+    Raises:
+      RunStateError: a product file does not exist under MEDIA_ROOT.
+    """
+    rows = []
+    media_root = Path(settings.MEDIA_ROOT)
+    for item in products:
+        if not (media_root / item["file"]).is_file():
+            raise RunStateError(f"product file {item['file']} of run {run_id} does not exist")
+        rows.append(
+            Product(
+                run_id=run_id,
+                kind=item.get("kind", Product.Kind.MAP),
+                variable=item["variable"],
+                level=item.get("level"),
+                lead_hours=item.get("lead_hours"),
+                file=item["file"],
+            )
+        )
+    with transaction.atomic():
+        Product.objects.filter(run_id=run_id).delete()
+        Product.objects.bulk_create(rows)
+    return len(rows)
+
+
+def run_reap_stale(*, older_than_s: int | None = None, now: dt.datetime | None = None) -> list[int]:
+    """Fails RUNNING/QUEUED runs whose heartbeat is older than `older_than_s` (default
+    GCF_STALE_AFTER_S): their flow or worker is gone. Returns the ids failed."""
+    limit = settings.GCF_STALE_AFTER_S if older_than_s is None else older_than_s
+    cutoff = (now or timezone.now()) - dt.timedelta(seconds=limit)
+    stale = ForecastRun.objects.filter(
+        status__in=[Status.QUEUED, Status.RUNNING], heartbeat_at__lt=cutoff
+    ).values_list("pk", "stage", "heartbeat_at")
+    reaped = []
+    for run_id, stage, heartbeat in stale:
+        message = (
+            f"no sign of life since {heartbeat:%Y-%m-%d %H:%M:%S} UTC (stage {stage or 'none'}): "
+            f"its flow or worker was lost; reaped after {limit} s"
+        )
+        try:
+            run_mark_failed(run_id=run_id, error=RunStateError(message))
+        except RunStateError:
+            continue  # finished meanwhile
+        ForecastRun.objects.filter(pk=run_id).update(error_type="StaleRun")
+        reaped.append(run_id)
+    if reaped:
+        logger.warning("reaped stale runs %s", reaped)
+    return reaped
+
+
+def run_request_rerun(*, run: ForecastRun, user=None, launch: bool = True) -> ForecastRun:
+    """Creates a new run repeating `run` (same init time and configuration, linked by
+    `rerun_of`) and, if `launch`, starts the real daily flow on it (see `run_launch_flow`)."""
+    new = run_create(
+        init_time=run.init_time,
+        predictor_spec=run.predictor_spec,
+        predictor_note=run.predictor_note,
+        data_source=run.data_source,
+        grid_deg=run.grid_deg,
+        levels=run.levels,
+        steps=run.steps,
+        triggered_by=ForecastRun.Trigger.ADMIN if user is not None else ForecastRun.Trigger.CLI,
+        user=user,
+        rerun_of=run,
+    )
+    if launch:
+        run_launch_flow(run=new)
+    return new
+
+
+def run_launch_flow(*, run: ForecastRun) -> str:
+    """Starts `daily_forecast(run_id=run.pk)` without waiting for it.
+
+    Through the Prefect deployment when a Prefect API is configured (`PREFECT_API_URL` in the
+    environment, with `python -m flows.deployments` serving); otherwise, or when that fails, as
+    a detached `python -m flows.daily --run-id N` subprocess on ephemeral Prefect. The run
+    record says which (`launched_via`, and `predictor_note`-style detail in lineage).
+    """
+    if os.environ.get("PREFECT_API_URL"):
+        try:
+            from flows.launch import submit_to_deployment
+
+            flow_run_id = submit_to_deployment(run_id=run.pk)
+        except Exception as exc:  # noqa: BLE001 - any API failure falls back, and says so
+            logger.warning("Prefect deployment launch of run %s failed (%s); spawning", run.pk, exc)
+            run_record_lineage(
+                run_id=run.pk,
+                launch_fallback=f"deployment launch failed: {type(exc).__name__}: {exc}",
+            )
+        else:
+            run.launched_via = ForecastRun.Launch.DEPLOYMENT
+            run.prefect_flow_run_id = flow_run_id
+            run.save(update_fields=["launched_via", "prefect_flow_run_id", "updated_at"])
+            return run.launched_via
+    # Recorded before the flow starts, so the flow never races this write.
+    run.launched_via = ForecastRun.Launch.SUBPROCESS
+    run.save(update_fields=["launched_via", "updated_at"])
+    log_dir = Path(settings.GCF_VAR_DIR) / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with open(log_dir / f"flow-run-{run.pk}.log", "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "flows.daily", "--run-id", str(run.pk)],
+            cwd=REPO_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # survives the web request and the server's Ctrl-C
+        )
+    logger.info("run %s: flow subprocess pid %s", run.pk, process.pid)
+    return ForecastRun.Launch.SUBPROCESS
