@@ -1,0 +1,88 @@
+"""The one place that composes GraphCast with its wrappers, in the reference's order.
+
+    GraphCast → Bfloat16Cast → InputsAndResiduals → autoregressive.Predictor
+
+Both builders must be called inside `hk.transform` (parameters are created/read by haiku).
+`build_one_step` is what the flat-memory rollout jits; `build_predictor` adds the
+autoregressive layer and is what training differentiates:
+
+    def loss_fn(inputs, targets, forcings):
+        return build_predictor(model_config, task_config, stats, graphs).loss(
+            inputs, targets, forcings)
+    loss = hk.transform(loss_fn)          # params in the checkpoint layout, float32
+    grads = jax.grad(loss.apply)(params, None, inputs, targets, forcings)
+
+Inputs/targets/forcings are `Fields` in physical units (see `predictor_base`;
+`xarray_jax.dataset_to_fields` converts Datasets).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from forecast.model import autoregressive, casting, graphcast, normalization
+from forecast.model.config import ModelConfig, TaskConfig
+from forecast.model.graphcast import GraphArrays
+from forecast.model.predictor_base import Predictor
+
+
+def build_one_step(
+    model_config: ModelConfig,
+    task_config: TaskConfig,
+    stats: normalization.NormStats,
+    graphs: GraphArrays,
+    *,
+    grid_lat: np.ndarray | None = None,
+    bfloat16: bool = True,
+    fuse_edge_first_layer: bool = True,
+) -> Predictor:
+    """One 6 h step in physical units (float32 in, float32 out).
+
+    Args:
+      model_config, task_config: from the checkpoint.
+      stats: normalisation statistics for the task's levels.
+      graphs: graph arrays for the data's grid (may be jit arguments).
+      grid_lat: grid-row latitudes for the loss's area weights.
+      bfloat16: run the network in bf16 as the reference does (False: float32 throughout).
+      fuse_edge_first_layer: see `typed_graph_net.SplitLinear`.
+    """
+    # The network itself: works in normalised units and whatever dtype it is handed.
+    predictor: Predictor = graphcast.GraphCast(
+        model_config,
+        task_config,
+        graphs,
+        grid_lat=grid_lat,
+        fuse_edge_first_layer=fuse_edge_first_layer,
+    )
+    # bf16 sits right around the network so normalisation, residual add and feedback all
+    # stay float32 (bf16 has ~3 significant digits; residuals would lose the state).
+    predictor = casting.Bfloat16Cast(predictor, enabled=bfloat16)
+    # Normalisation outside the cast: statistics applied in float32; outputs become residuals
+    # added to the float32 last input frame.
+    return normalization.InputsAndResiduals(predictor, stats)
+
+
+def build_predictor(
+    model_config: ModelConfig,
+    task_config: TaskConfig,
+    stats: normalization.NormStats,
+    graphs: GraphArrays,
+    *,
+    grid_lat: np.ndarray | None = None,
+    bfloat16: bool = True,
+    fuse_edge_first_layer: bool = True,
+    gradient_checkpointing: bool = True,
+) -> Predictor:
+    """Multi-step predictor for training (and short rollouts), see the module docstring."""
+    one_step = build_one_step(
+        model_config,
+        task_config,
+        stats,
+        graphs,
+        grid_lat=grid_lat,
+        bfloat16=bfloat16,
+        fuse_edge_first_layer=fuse_edge_first_layer,
+    )
+    # Outermost: feeds float32 physical-unit predictions back as inputs, as inference does;
+    # checkpointing keeps backward-pass memory at one step's activations.
+    return autoregressive.Predictor(one_step, gradient_checkpointing=gradient_checkpointing)

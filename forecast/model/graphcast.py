@@ -1,0 +1,250 @@
+"""The one-step GraphCast network: stack fields on grid nodes, encode-process-decode, unstack.
+
+Works in whatever units and dtype it is given (the wrappers normalise and cast to bf16).
+Channel order (SPEC §10.3): input fields in sorted-name order, then forcing fields in
+sorted-name order; within a variable its non-batch/lat/lon dims are flattened in canonical
+order (time oldest first, then level in task order). Grid nodes are lat-major. The output is
+unstacked the same way (§10.4), one time step per call.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from forecast import variables
+from forecast.model.config import ModelConfig, TaskConfig
+from forecast.model.predictor_base import Fields, Predictor
+from forecast.model.typed_graph_net import EdgeIndex, GraphNetwork
+from forecast.model.xarray_jax import dims_of_array
+
+_GRID_DIMS = ("batch", "lat", "lon")
+
+
+class GraphArrays(NamedTuple):
+    """The three GraphCast graphs as arrays (a pytree, passed to the jitted step)."""
+
+    grid_node_features: jax.Array  # float32 [N_grid, 3]
+    mesh_node_features: jax.Array  # float32 [N_mesh, 3]
+    grid2mesh: EdgeIndex
+    mesh: EdgeIndex
+    mesh2grid: EdgeIndex
+
+    @classmethod
+    def from_graphs(cls, graphs: Any) -> GraphArrays:
+        """From a `forecast.model.graphs.GraphCastGraphs` (numpy arrays)."""
+
+        def edge_index(edge_set: Any) -> EdgeIndex:
+            return EdgeIndex(
+                senders=np.asarray(edge_set.senders, np.int32),
+                receivers=np.asarray(edge_set.receivers, np.int32),
+                features=np.asarray(edge_set.features, np.float32),
+            )
+
+        return cls(
+            grid_node_features=np.asarray(graphs.grid_node_features, np.float32),
+            mesh_node_features=np.asarray(graphs.mesh_node_features, np.float32),
+            grid2mesh=edge_index(graphs.grid2mesh),
+            mesh=edge_index(graphs.mesh),
+            mesh2grid=edge_index(graphs.mesh2grid),
+        )
+
+
+def num_output_channels(task_config: TaskConfig) -> int:
+    """Decoder width: one channel per surface target, one per level per atmospheric target."""
+    levels = len(task_config.pressure_levels)
+    return sum(levels if variables.is_atmospheric(n) else 1 for n in task_config.target_variables)
+
+
+class GraphCast(Predictor):
+    """GraphCast's encoder–processor–decoder for one 6 h step (call inside `hk.transform`).
+
+    Args:
+      model_config: network shape.
+      task_config: targets and levels (decides the output channels).
+      graphs: the graph arrays for the data's grid.
+      grid_lat: latitudes (degrees) of the grid rows, for the loss's area weights (uniform
+        weights without them).
+      fuse_edge_first_layer: see `typed_graph_net.SplitLinear` (faster, equivalent up to bf16
+        rounding).
+    """
+
+    def __init__(
+        self,
+        model_config: ModelConfig,
+        task_config: TaskConfig,
+        graphs: GraphArrays,
+        *,
+        grid_lat: np.ndarray | None = None,
+        fuse_edge_first_layer: bool = True,
+    ) -> None:
+        self._graphs = graphs
+        levels = np.asarray(task_config.pressure_levels, np.float64)
+        # GraphCast weighs levels in proportion to pressure, mean 1.
+        self._level_weights = levels / levels.mean()
+        self._lat_weights = None if grid_lat is None else _area_weights(grid_lat)
+        self._targets = tuple(sorted(task_config.target_variables))
+        self._num_levels = len(task_config.pressure_levels)
+        common = dict(
+            latent_size=model_config.latent_size,
+            hidden_layers=model_config.hidden_layers,
+            fuse_edge_first_layer=fuse_edge_first_layer,
+        )
+        self._encoder = GraphNetwork(
+            num_steps=1,
+            edge_set="grid2mesh",
+            sender_set="grid_nodes",
+            receiver_set="mesh_nodes",
+            embed_nodes=True,
+            output_size=None,
+            f32_aggregation=True,
+            name="grid2mesh_gnn",
+            **common,
+        )
+        self._processor = GraphNetwork(
+            num_steps=model_config.gnn_msg_steps,
+            edge_set="mesh",
+            sender_set="mesh_nodes",
+            receiver_set="mesh_nodes",
+            embed_nodes=False,
+            output_size=None,
+            f32_aggregation=False,
+            name="mesh_gnn",
+            **common,
+        )
+        self._decoder = GraphNetwork(
+            num_steps=1,
+            edge_set="mesh2grid",
+            sender_set="mesh_nodes",
+            receiver_set="grid_nodes",
+            embed_nodes=False,
+            output_size=num_output_channels(task_config),
+            f32_aggregation=False,
+            name="mesh2grid_gnn",
+            **common,
+        )
+
+    def __call__(self, inputs: Fields, forcings: Fields) -> Fields:
+        """One step; forcings hold one time (the target time). Returns `(B, 1, ...)` fields."""
+        batch, num_lat, num_lon = _grid_shape(inputs)
+        data = jnp.concatenate(
+            [_stack(inputs, batch, num_lat, num_lon), _stack(forcings, batch, num_lat, num_lon)],
+            axis=-1,
+        )
+        dtype = data.dtype
+        num_grid = num_lat * num_lon
+        # [B, lat, lon, C] → [N_grid, B, C], lat-major node order.
+        grid_data = jnp.transpose(data, (1, 2, 0, 3)).reshape(num_grid, batch, -1)
+        graphs = self._graphs
+        grid_struct = jnp.broadcast_to(
+            graphs.grid_node_features.astype(dtype)[:, None, :], (num_grid, batch, 3)
+        )
+        num_mesh = graphs.mesh_node_features.shape[0]
+        mesh_struct = jnp.broadcast_to(
+            graphs.mesh_node_features.astype(dtype)[:, None, :], (num_mesh, batch, 3)
+        )
+        grid_nodes = jnp.concatenate([grid_data, grid_struct], axis=-1)
+        # Mesh nodes carry no data: zeros padded to the grid-node width (SPEC §15.8).
+        mesh_nodes = jnp.concatenate(
+            [jnp.zeros((num_mesh, batch, grid_data.shape[-1]), dtype), mesh_struct], axis=-1
+        )
+        latents = self._encoder(
+            {"grid_nodes": grid_nodes, "mesh_nodes": mesh_nodes}, graphs.grid2mesh
+        )
+        mesh_latents = self._processor({"mesh_nodes": latents["mesh_nodes"]}, graphs.mesh)
+        decoded = self._decoder(
+            {"mesh_nodes": mesh_latents["mesh_nodes"], "grid_nodes": latents["grid_nodes"]},
+            graphs.mesh2grid,
+        )
+        return self._unstack(decoded["grid_nodes"], batch, num_lat, num_lon)
+
+    def loss(self, inputs: Fields, targets: Fields, forcings: Fields) -> jax.Array:
+        """Weighted MSE of one step (see `weighted_mse`); targets in this model's units."""
+        return weighted_mse(
+            self(inputs, forcings),
+            targets,
+            lat_weights=self._lat_weights,
+            level_weights=self._level_weights,
+        )
+
+    def _unstack(self, output: jax.Array, batch: int, num_lat: int, num_lon: int) -> Fields:
+        grid = output.reshape(num_lat, num_lon, batch, -1)
+        fields = {}
+        start = 0
+        for name in self._targets:
+            atmospheric = variables.is_atmospheric(name)
+            size = self._num_levels if atmospheric else 1
+            chunk = grid[..., start : start + size]
+            start += size
+            if atmospheric:
+                # (lat, lon, B, L) → (B, time=1, L, lat, lon)
+                fields[name] = jnp.transpose(chunk, (2, 3, 0, 1))[:, None]
+            else:
+                fields[name] = jnp.transpose(chunk, (2, 3, 0, 1))
+        if start != grid.shape[-1]:
+            raise ValueError(f"decoder produced {grid.shape[-1]} channels, targets need {start}")
+        return fields
+
+
+def weighted_mse(
+    predictions: Fields,
+    targets: Fields,
+    *,
+    lat_weights: np.ndarray | None,
+    level_weights: np.ndarray,
+) -> jax.Array:
+    """GraphCast-style training loss: area-, level- and variable-weighted mean squared error.
+
+    loss = Σ_v w_v · mean_{b,t,ℓ,i,j}( a_i · p_ℓ · (pred − target)² ), with a_i the
+    latitude-row area weights (cos lat, mean 1; uniform when None), p_ℓ the level weights (mean
+    1) for atmospheric variables and w_v = 1, except 0.1 for the surface variables other than
+    2 m temperature (the GraphCast paper's weights). Computed in float32.
+    """
+    total = jnp.zeros((), jnp.float32)
+    for name, prediction in predictions.items():
+        error = jnp.square(prediction.astype(jnp.float32) - targets[name].astype(jnp.float32))
+        dims = dims_of_array(name, error.ndim)
+        if lat_weights is not None:
+            shape = [1] * error.ndim
+            shape[dims.index("lat")] = lat_weights.size
+            error = error * jnp.asarray(lat_weights.reshape(shape), jnp.float32)
+        if "level" in dims:
+            shape = [1] * error.ndim
+            shape[dims.index("level")] = level_weights.size
+            error = error * jnp.asarray(level_weights.reshape(shape), jnp.float32)
+        weight = 0.1 if name in variables.TARGET_SURFACE_VARS[1:] else 1.0
+        total = total + weight * jnp.mean(error)
+    return total
+
+
+def _area_weights(grid_lat: np.ndarray) -> np.ndarray:
+    weights = np.cos(np.deg2rad(np.asarray(grid_lat, np.float64)))
+    return weights / weights.mean()
+
+
+def _grid_shape(fields: Fields) -> tuple[int, int, int]:
+    for name, array in fields.items():
+        dims = dims_of_array(name, array.ndim)
+        if set(_GRID_DIMS) <= set(dims):
+            return tuple(array.shape[dims.index(d)] for d in _GRID_DIMS)
+    raise ValueError("no input field has batch, lat and lon dims")
+
+
+def _stack(fields: Fields, batch: int, num_lat: int, num_lon: int) -> jax.Array:
+    """Fields → `[B, lat, lon, channels]`, variables in sorted-name order."""
+    parts = []
+    for name in sorted(fields):
+        array = fields[name]
+        dims = dims_of_array(name, array.ndim)
+        for dim in _GRID_DIMS:
+            if dim not in dims:
+                array = array[None]
+                dims = (dim,) + dims
+        rest = [i for i, d in enumerate(dims) if d not in _GRID_DIMS]
+        array = jnp.transpose(array, [dims.index(d) for d in _GRID_DIMS] + rest)
+        array = jnp.broadcast_to(array, (batch, num_lat, num_lon) + array.shape[3:])
+        parts.append(array.reshape(batch, num_lat, num_lon, -1))
+    return jnp.concatenate(parts, axis=-1)
