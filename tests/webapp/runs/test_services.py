@@ -1,0 +1,160 @@
+"""Status transitions, progress, lineage, products and the reaper of `webapp.runs.services`."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from forecast.errors import InvalidInputError
+from tests.webapp.runs.factories import make_run
+from webapp.errors import RunStateError
+from webapp.runs import services
+from webapp.runs.models import ForecastRun, Product
+
+pytestmark = pytest.mark.django_db
+Status = ForecastRun.Status
+
+
+def test_create_makes_a_queued_synthetic_run():
+    run = make_run()
+    assert run.status == Status.QUEUED
+    assert run.queued_at is not None and run.running_at is None
+    assert run.synthetic and run.progress_total == 2
+
+
+def test_create_validates_the_record():
+    with pytest.raises(ValidationError, match="data_source"):
+        make_run(data_source="carrier-pigeon")
+
+
+def test_happy_path_stamps_each_status():
+    run = make_run()
+    services.run_mark_running(run_id=run.pk, prefect_flow_run_id="abc")
+    for step in (1, 2):
+        services.run_update_progress(run_id=run.pk, step=step, total=2)
+    services.run_mark_succeeded(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.status == Status.SUCCEEDED
+    assert run.queued_at <= run.running_at <= run.succeeded_at
+    assert (run.progress_step, run.progress_total) == (2, 2)
+    assert run.prefect_flow_run_id == "abc"
+
+
+def test_marking_running_twice_is_idempotent():
+    run = make_run()
+    first = services.run_mark_running(run_id=run.pk).running_at
+    assert services.run_mark_running(run_id=run.pk).running_at == first
+
+
+def test_failed_records_type_and_message():
+    run = make_run()
+    services.run_mark_running(run_id=run.pk)
+    services.run_mark_failed(run_id=run.pk, error=RuntimeError("rollout exploded at step 3"))
+    run.refresh_from_db()
+    assert run.status == Status.FAILED and run.failed_at
+    assert run.error_type == "RuntimeError"
+    assert run.error_message == "rollout exploded at step 3"
+
+
+def test_a_finished_run_is_not_overwritten_by_a_late_failure():
+    run = make_run()
+    services.run_mark_running(run_id=run.pk)
+    services.run_mark_succeeded(run_id=run.pk)
+    services.run_mark_failed(run_id=run.pk, error="late")
+    run.refresh_from_db()
+    assert run.status == Status.SUCCEEDED and run.error_message == ""
+
+
+def test_quarantine_from_queued_names_the_culprit():
+    run = make_run()
+    services.run_mark_quarantined(
+        run_id=run.pk, error=InvalidInputError("variable 'temperature' is missing")
+    )
+    run.refresh_from_db()
+    assert run.status == Status.QUARANTINED and run.quarantined_at
+    assert run.error_type == "InvalidInputError" and "temperature" in run.error_message
+
+
+@pytest.mark.parametrize("final", [Status.SUCCEEDED, Status.FAILED, Status.QUARANTINED])
+def test_a_finished_run_cannot_run_again(final):
+    run = make_run()
+    services.run_mark_running(run_id=run.pk)
+    {
+        Status.SUCCEEDED: lambda: services.run_mark_succeeded(run_id=run.pk),
+        Status.FAILED: lambda: services.run_mark_failed(run_id=run.pk, error="x"),
+        Status.QUARANTINED: lambda: services.run_mark_quarantined(run_id=run.pk, error="x"),
+    }[final]()
+    with pytest.raises(RunStateError, match=f"is {final}"):
+        services.run_mark_running(run_id=run.pk)
+
+
+def test_queued_cannot_succeed_without_running():
+    run = make_run()
+    with pytest.raises(RunStateError, match="cannot become succeeded"):
+        services.run_mark_succeeded(run_id=run.pk)
+
+
+def test_progress_out_of_range_is_refused():
+    run = make_run()
+    with pytest.raises(RunStateError, match="out of range"):
+        services.run_update_progress(run_id=run.pk, step=3, total=2)
+
+
+def test_lineage_and_timings_merge():
+    run = make_run()
+    services.run_record_lineage(run_id=run.pk, inputs=[{"sha256": "ab"}])
+    services.run_record_lineage(run_id=run.pk, code_version="deadbeef")
+    services.run_record_timing(run_id=run.pk, stage="rollout", seconds=1.23456)
+    run.refresh_from_db()
+    assert run.lineage == {"inputs": [{"sha256": "ab"}], "code_version": "deadbeef"}
+    assert run.timings == {"rollout": 1.235}
+
+
+def test_publish_products_replaces_rows_and_checks_files(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    run = make_run()
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "a.png").write_bytes(b"png")
+    item = {
+        "kind": "map",
+        "variable": "2m_temperature",
+        "level": None,
+        "lead_hours": 6,
+        "file": "runs/a.png",
+    }
+    assert services.run_publish_products(run_id=run.pk, products=[item]) == 1
+    assert services.run_publish_products(run_id=run.pk, products=[item]) == 1
+    assert Product.objects.filter(run=run).count() == 1
+    with pytest.raises(RunStateError, match="missing.png"):
+        services.run_publish_products(
+            run_id=run.pk, products=[{**item, "file": "runs/missing.png"}]
+        )
+
+
+def test_reaper_fails_only_silent_active_runs():
+    silent, alive, done = make_run(), make_run(), make_run()
+    services.run_mark_running(run_id=silent.pk, stage="rollout")
+    services.run_mark_running(run_id=done.pk)
+    services.run_mark_succeeded(run_id=done.pk)
+    old = timezone.now() - dt.timedelta(hours=5)
+    ForecastRun.objects.filter(pk__in=[silent.pk, done.pk]).update(heartbeat_at=old)
+    assert services.run_reap_stale(older_than_s=3600) == [silent.pk]
+    silent.refresh_from_db()
+    assert silent.status == Status.FAILED and silent.error_type == "StaleRun"
+    assert "stage rollout" in silent.error_message
+    alive.refresh_from_db()
+    assert alive.status == Status.QUEUED
+
+
+def test_rerun_copies_configuration_and_links_the_original(django_user_model):
+    user = django_user_model.objects.create_user("ops", password="pw")
+    original = make_run(steps=3, predictor_note="fallback: no checkpoint")
+    rerun = services.run_request_rerun(run=original, user=user, launch=False)
+    assert rerun.pk != original.pk and rerun.rerun_of == original
+    assert rerun.status == Status.QUEUED
+    assert (rerun.init_time, rerun.steps, rerun.grid_deg) == (original.init_time, 3, 10.0)
+    assert rerun.triggered_by == ForecastRun.Trigger.ADMIN and rerun.triggered_by_user == user
+    assert rerun.predictor_note == "fallback: no checkpoint"
