@@ -1,0 +1,302 @@
+"""Long GraphCast rollouts with memory flat in lead time, on CPU or GPU unchanged.
+
+One jitted function performs one 6 h step *and* slides the input window:
+`step(params, graphs, window, forcing_k) -> (prediction_k, next_window)`. It is called once per
+lead: the window stays on the device and its buffers are donated to the next window, each
+prediction is copied to host memory right away, and forcings travel to the device one frame
+at a time. Device memory is therefore one window + one step's activations whatever the
+number of steps (the reference's chunked rollout keeps every lead's outputs on the device and
+grows with lead time). Only one shape is ever compiled, so a 40-step run costs one compile.
+
+Compilation cache: `enable_compilation_cache()` (called by `Rollout`) points JAX's persistent
+cache at `$GCF_JAX_CACHE_DIR` (default `$GCF_VAR_DIR/jax_cache`, i.e. `<repo>/var/jax_cache`),
+so a daily job in a fresh process loads the compiled step instead of recompiling.
+
+XLA memory settings users rely on are honoured because they are read by JAX itself at
+start-up — set them in the environment before the process starts (see docs/model.md):
+
+* `XLA_PYTHON_CLIENT_PREALLOCATE=false` — do not grab 75 % of GPU memory up front;
+* `XLA_PYTHON_CLIENT_ALLOCATOR=platform` — allocate/free exactly what is used (slower, but
+  lowest footprint, for tight GPUs);
+* `XLA_PYTHON_CLIENT_MEM_FRACTION=.5` — cap the preallocated share.
+
+Nothing here sets or overrides them; `memory_settings()` reports them for logs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import haiku as hk
+import jax
+import numpy as np
+import xarray as xr
+
+from forecast import variables
+from forecast.errors import CheckpointError, InvalidInputError
+from forecast.model import autoregressive, build, checkpoint, extraction, normalization
+from forecast.model.graphcast import GraphArrays
+from forecast.model.xarray_jax import dataset_to_fields, dims_of_array
+
+logger = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[int, int], None]
+GraphsProvider = Callable[[np.ndarray, np.ndarray], Any]
+XLA_MEMORY_VARIABLES = (
+    "XLA_PYTHON_CLIENT_PREALLOCATE",
+    "XLA_PYTHON_CLIENT_ALLOCATOR",
+    "XLA_PYTHON_CLIENT_MEM_FRACTION",
+)
+
+
+def default_cache_dir() -> Path:
+    """`$GCF_JAX_CACHE_DIR`, else `$GCF_VAR_DIR/jax_cache`, else `<repo>/var/jax_cache`."""
+    if os.environ.get("GCF_JAX_CACHE_DIR"):
+        return Path(os.environ["GCF_JAX_CACHE_DIR"])
+    var_dir = os.environ.get("GCF_VAR_DIR") or Path(__file__).resolve().parents[2] / "var"
+    return Path(var_dir) / "jax_cache"
+
+
+def enable_compilation_cache(cache_dir: str | Path | None = None) -> Path:
+    """Turns on JAX's persistent compilation cache (idempotent) and returns its directory."""
+    path = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    path.mkdir(parents=True, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    # Cache every compile: the step is compiled once per process, and even small models pay
+    # seconds of compile time that a daily job should not repeat.
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return path
+
+
+def memory_settings() -> dict[str, str]:
+    """The XLA memory environment variables in effect (for logs and run records)."""
+    return {name: os.environ.get(name, "") for name in XLA_MEMORY_VARIABLES}
+
+
+class Rollout:
+    """A loaded GraphCast (checkpoint + stats) that rolls out forecasts step by step.
+
+    Args:
+      ckpt: the checkpoint.
+      stats: normalisation statistics for its levels.
+      identity: `checkpoint`, `checkpoint_sha256`, `checkpoint_description` for forecasts.
+      graphs_provider: `(lat, lon) -> GraphCastGraphs`; default builds (and caches in
+        `graphs_cache_dir`) with `forecast.model.graphs.load_or_build_graphs`.
+      graphs_cache_dir: where built graphs are cached.
+      fuse_edge_first_layer: see `typed_graph_net.SplitLinear`.
+      compilation_cache_dir: persistent JAX cache (default: `default_cache_dir()`).
+    """
+
+    def __init__(
+        self,
+        ckpt: checkpoint.CheckPoint,
+        stats: normalization.NormStats,
+        *,
+        identity: dict[str, str] | None = None,
+        graphs_provider: GraphsProvider | None = None,
+        graphs_cache_dir: str | Path | None = None,
+        fuse_edge_first_layer: bool = True,
+        compilation_cache_dir: str | Path | None = None,
+    ) -> None:
+        self.checkpoint = ckpt
+        self.stats = stats
+        self.identity = identity or {}
+        self._graphs_provider = graphs_provider or self._default_graphs
+        self._graphs_cache_dir = graphs_cache_dir
+        self._fuse = fuse_edge_first_layer
+        enable_compilation_cache(compilation_cache_dir)
+        self._params = None
+        self._grid_key: tuple | None = None
+        self._graphs: GraphArrays | None = None
+        self._step = None
+        # Seconds spent building graphs and in each step of the last run (for logs/bench).
+        self.graphs_seconds = 0.0
+        self.step_seconds: list[float] = []
+
+    @classmethod
+    def from_files(
+        cls,
+        checkpoint_path: str | Path,
+        stats_dir: str | Path,
+        *,
+        graphs_cache_dir: str | Path | None = None,
+        **kwargs: Any,
+    ) -> Rollout:
+        """Loads a checkpoint (official `.npz` layout) and the stats directory."""
+        ckpt = checkpoint.load(checkpoint_path)
+        stats = normalization.load_stats(stats_dir, ckpt.task_config.pressure_levels)
+        identity = {
+            "checkpoint": Path(checkpoint_path).name,
+            "checkpoint_sha256": checkpoint.file_sha256(checkpoint_path),
+            "checkpoint_description": ckpt.description,
+        }
+        return cls(ckpt, stats, identity=identity, graphs_cache_dir=graphs_cache_dir, **kwargs)
+
+    def forecast_from_init(
+        self, dataset: xr.Dataset, *, steps: int, progress: ProgressCallback | None = None
+    ) -> xr.Dataset:
+        """Rolls out `steps` leads from the dataset's last time; see `run` for the result."""
+        inputs, forcings = extraction.extract_inputs_and_forcings_at_init(
+            dataset, self.checkpoint.task_config, steps
+        )
+        return self.run(inputs, forcings, progress=progress)
+
+    def run(
+        self,
+        inputs: xr.Dataset,
+        forcings: xr.Dataset,
+        *,
+        progress: ProgressCallback | None = None,
+    ) -> xr.Dataset:
+        """One step per forcing time, each prediction fed back.
+
+        Args:
+          inputs: the input window (as `extraction` returns it).
+          forcings: forcings at the target times `(batch, time, ...)`, lead times 6 h, 12 h, ….
+          progress: called as `progress(k, N)` after step k.
+
+        Returns:
+          Predictions with dims `(time, batch, [level,] lat, lon)` like the reference's, `time`
+          = the forcings' lead times.
+
+        Raises:
+          InvalidInputError / CheckpointError: inputs that do not fit the checkpoint.
+        """
+        task = self.checkpoint.task_config
+        lat = np.asarray(inputs["lat"].values)
+        lon = np.asarray(inputs["lon"].values)
+        input_fields = dataset_to_fields(inputs, task.input_variables)
+        forcing_fields = dataset_to_fields(forcings, task.forcing_variables)
+        self._check_width(input_fields, {n: v[:, :1] for n, v in forcing_fields.items()})
+        static = [n for n in task.input_variables if "time" not in inputs[n].dims]
+        autoregressive.validate_feedback(
+            task.input_variables, static, task.target_variables, task.forcing_variables
+        )
+        self._prepare(lat, lon)
+        num_steps = forcings.sizes["time"]
+        self.step_seconds = []
+        window = jax.device_put(input_fields)
+        outputs: dict[str, list[np.ndarray]] = {n: [] for n in task.target_variables}
+        for k in range(num_steps):
+            forcing_k = {name: values[:, k : k + 1] for name, values in forcing_fields.items()}
+            started = time.perf_counter()
+            prediction, window = self._step(self._params, self._graphs, window, forcing_k)
+            # Copy to host now: nothing of past leads stays on the device.
+            host = jax.device_get(prediction)
+            del prediction
+            self.step_seconds.append(time.perf_counter() - started)
+            for name, values in host.items():
+                outputs[name].append(values)
+            if progress is not None:
+                progress(k + 1, num_steps)
+        del window
+        fields = {
+            # (B, 1, ...) per lead → (time, B, ...) as the reference returns predictions.
+            name: np.concatenate(frames, axis=1).swapaxes(0, 1)
+            for name, frames in outputs.items()
+        }
+        coords = {"lat": inputs["lat"], "lon": inputs["lon"], "time": forcings["time"].values}
+        if "level" in inputs.coords:
+            coords["level"] = inputs["level"]
+        result = xr.Dataset(
+            {name: (_time_first(name, values.ndim), values) for name, values in fields.items()}
+        )
+        return result.assign_coords({k: v for k, v in coords.items() if k in result.dims})
+
+    def _prepare(self, lat: np.ndarray, lon: np.ndarray) -> None:
+        key = (lat.tobytes(), lon.tobytes())
+        if self._params is None:
+            self._params = jax.device_put(self.checkpoint.params)
+        if self._grid_key != key:
+            started = time.perf_counter()
+            graphs = self._graphs_provider(lat, lon)
+            self._graphs = jax.device_put(GraphArrays.from_graphs(graphs))
+            self.graphs_seconds = time.perf_counter() - started
+            self._grid_key = key
+            self._step = self._compile_step(lat)
+
+    def _compile_step(self, lat: np.ndarray):
+        ckpt = self.checkpoint
+
+        def one_step(graphs, window, forcing_k):
+            predictor = build.build_one_step(
+                ckpt.model_config,
+                ckpt.task_config,
+                self.stats,
+                graphs,
+                grid_lat=lat,
+                fuse_edge_first_layer=self._fuse,
+            )
+            return predictor(window, forcing_k)
+
+        transformed = hk.without_apply_rng(hk.transform(one_step))
+
+        def step(params, graphs, window, forcing_k):
+            prediction = transformed.apply(params, graphs, window, forcing_k)
+            return prediction, autoregressive.next_window(window, prediction, forcing_k)
+
+        # The window is donated: the next window reuses its device buffers.
+        return jax.jit(step, donate_argnums=(2,))
+
+    def _check_width(self, inputs: dict, forcings: dict) -> None:
+        """Compares the stacked input width with the checkpoint's encoder, naming the cause.
+
+        `forcings` hold one target time (one step's worth of channels).
+        """
+        module = "grid2mesh_gnn/~_networks_builder/encoder_nodes_grid_nodes_mlp/~/linear_0"
+        weights = self.checkpoint.params.get(module, {}).get("w")
+        if weights is None:
+            raise CheckpointError(f"checkpoint has no parameter {module}:w")
+        channels = {}
+        for fields in (inputs, forcings):
+            for name, values in fields.items():
+                dims = dims_of_array(name, values.ndim)
+                channels[name] = channels.get(name, 0) + int(
+                    np.prod(
+                        [
+                            s
+                            for d, s in zip(dims, values.shape, strict=True)
+                            if d not in ("batch", "lat", "lon")
+                        ]
+                    )
+                )
+        width = sum(channels.values()) + 3
+        expected = int(weights.shape[0])
+        if width != expected:
+            detail = ", ".join(f"{n}={c}" for n, c in sorted(channels.items()))
+            raise InvalidInputError(
+                f"inputs give {width} channels per grid node but the checkpoint expects "
+                f"{expected} (levels {len(self.checkpoint.task_config.pressure_levels)}; "
+                f"channels per variable: {detail})"
+            )
+
+    def _default_graphs(self, lat: np.ndarray, lon: np.ndarray) -> Any:
+        from forecast.model.graphs import load_or_build_graphs
+
+        config = self.checkpoint.model_config
+        return load_or_build_graphs(
+            lat,
+            lon,
+            mesh_size=config.mesh_size,
+            radius_query_fraction_edge_length=config.radius_query_fraction_edge_length,
+            mesh2grid_edge_normalization_factor=config.mesh2grid_edge_normalization_factor,
+            cache_dir=self._graphs_cache_dir,
+        )
+
+
+def _time_first(name: str, ndim: int) -> tuple[str, ...]:
+    dims = (
+        ("batch", "time", "level", "lat", "lon")
+        if variables.is_atmospheric(name)
+        else ("batch", "time", "lat", "lon")
+    )
+    dims = ("time", "batch") + dims[2:]
+    if len(dims) != ndim:
+        raise ValueError(f"prediction {name!r} has rank {ndim}, expected {len(dims)}")
+    return dims
