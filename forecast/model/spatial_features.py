@@ -13,7 +13,7 @@ from scipy.spatial.transform import Rotation
 from forecast.errors import InvalidInputError
 from forecast.model.grid_mesh_graphs import lat_lon_to_positions
 
-# Edges per chunk when rotating (each needs a float64 3×3 matrix): bounds memory at 0.25°.
+# Edges per chunk (each gathers a float64 3×3 matrix): bounds memory at 0.25°.
 _EDGE_CHUNK = 500_000
 
 
@@ -68,18 +68,16 @@ def relative_edge_vectors(
     Returns:
         float64 `[E, 4]`: rel = M_r p_s − M_r p_r and dist = ‖rel‖.
     """
-    sender_pos = lat_lon_to_positions(sender_lat, sender_lon)
-    receiver_pos = lat_lon_to_positions(receiver_lat, receiver_lon)
-    receiver_lat = np.asarray(receiver_lat, np.float32)
-    receiver_lon = np.asarray(receiver_lon, np.float32)
+    sender_pos = lat_lon_to_positions(sender_lat, sender_lon).astype(np.float64)
+    receiver_pos = lat_lon_to_positions(receiver_lat, receiver_lon).astype(np.float64)
+    # One matrix per receiver node (gathered per edge below: same numbers, far fewer builds).
+    rotations = _local_rotations(receiver_lat, receiver_lon)
+    rotated_receiver = np.einsum("nij,nj->ni", rotations, receiver_pos)
     out = np.empty((senders.shape[0], 4), dtype=np.float64)
     for start in range(0, senders.shape[0], _EDGE_CHUNK):
         s = senders[start : start + _EDGE_CHUNK]
         r = receivers[start : start + _EDGE_CHUNK]
-        rotations = _local_rotations(receiver_lat[r], receiver_lon[r])
-        rotated_sender = np.einsum("eij,ej->ei", rotations, sender_pos[s].astype(np.float64))
-        rotated_receiver = np.einsum("eij,ej->ei", rotations, receiver_pos[r].astype(np.float64))
-        rel = rotated_sender - rotated_receiver
+        rel = np.einsum("eij,ej->ei", rotations[r], sender_pos[s]) - rotated_receiver[r]
         out[start : start + s.shape[0], 0] = np.linalg.norm(rel, axis=-1)
         out[start : start + s.shape[0], 1:] = rel
     return out
@@ -97,6 +95,9 @@ def normalise_edge_features(
 
     Returns:
         `(features float32 [E, 4], normaliser)`.
+
+    Raises:
+        InvalidInputError: if a fixed normaliser is not a positive number.
     """
     if normaliser is None:
         normaliser = float(raw[:, 0].max()) if raw.shape[0] else 1.0
