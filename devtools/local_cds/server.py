@@ -11,7 +11,8 @@ Endpoints (under `/api`, as `ecmwf-datastores-client` calls them):
   `file:size`, `type`), `DELETE /retrieve/v1/jobs/{id}`;
 * `POST /profiles/v1/account/verification/pat`, `GET|PUT /profiles/v1/account/licences[/{id}]`;
 * `GET|HEAD /download/{id}/{file}` (no token, like the CDS's object store), with `ETag`,
-  `Accept-Ranges: bytes` and `Range`/`If-Range`.
+  `Accept-Ranges: bytes` and `Range`/`If-Range`. Identical requests share one result file (the
+  CDS caches results), so a resubmitted request's download can resume a partial file.
 
 Everything but the catalogue and downloads needs the `PRIVATE-TOKEN` header (401 otherwise).
 `Faults` makes it misbehave on demand. It binds 127.0.0.1 only.
@@ -91,6 +92,17 @@ class Faults:
             return False
 
 
+@dataclass(frozen=True)
+class _Result:
+    """A result file; identical requests share one, as the CDS's result cache does."""
+
+    id: str
+    path: Path
+    name: str
+    mime: str
+    etag: str
+
+
 @dataclass
 class _Job:
     id: str
@@ -102,10 +114,7 @@ class _Job:
     finished: dt.datetime | None = None
     message: str = ""
     log: list[tuple[str, str]] = field(default_factory=list)
-    path: Path | None = None
-    name: str = ""
-    mime: str = ""
-    etag: str = ""
+    result: _Result | None = None
 
     def note(self, message: str) -> None:
         self.log.append((_iso(_now()), message))
@@ -149,7 +158,7 @@ class LocalCds:
         self.jobs: dict[str, _Job] = {}
         self.counts: Counter[str] = Counter()
         self.submitted: list[dict[str, Any]] = []
-        self.licences_accepted: set[str] = set()
+        self.results: dict[str, _Result] = {}
         self._lock = threading.Lock()
         self._files = Path(tempfile.mkdtemp(prefix="local-cds-"))
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
@@ -236,19 +245,29 @@ class LocalCds:
                 raise RuntimeError("MARS server error (simulated failure); please try again later")
             if max(parsed["times"]) > latest:
                 raise RuntimeError(NOT_YET_AVAILABLE.format(latest=f"{latest:%Y-%m-%d %H:%M}"))
-            content, name, mime = cds_format.build_result(
-                job.dataset, parsed, seed=self.seed, era5t_after=latest - ERA5T_SPAN
-            )
+            key = hashlib.sha256(
+                json.dumps([job.dataset, job.inputs], sort_keys=True).encode()
+            ).hexdigest()[:32]
+            result = self.results.get(key)
+            if result is None:
+                content, name, mime = cds_format.build_result(
+                    job.dataset, parsed, seed=self.seed, era5t_after=latest - ERA5T_SPAN
+                )
+                path = self._files / f"{key}-{name}"
+                path.write_bytes(content)
+                etag = '"' + hashlib.md5(content).hexdigest() + '"'
+                result = _Result(key, path, name, mime, etag)
+                with self._lock:
+                    self.results[key] = result
+            else:
+                job.note("Result served from the cache")
         except (RuntimeError, InvalidInputError) as exc:
             job.message = str(exc)
             job.note(f"ERROR: {job.message}")
             job.status, job.finished = "failed", _now()
             return
-        path = self._files / f"{job.id}-{name}"
-        path.write_bytes(content)
         time.sleep(max(0.0, self.faults.run_seconds - (time.monotonic() - start)))
-        job.path, job.name, job.mime = path, name, mime
-        job.etag = '"' + hashlib.md5(content).hexdigest() + '"'
+        job.result = result
         job.note("Request is completed")
         job.status, job.finished = "successful", _now()
 
@@ -428,16 +447,17 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(404, "job not found", f"job {job_id} not found")
         if job.status in ("failed", "rejected"):
             return self._error(400, f"The job has {job.status}", job.message, traceback=job.message)
-        if job.status != "successful" or job.path is None:
+        result = job.result
+        if job.status != "successful" or result is None:
             return self._error(404, "results not ready", f"job {job_id} is {job.status}")
         self._json(
             {
                 "asset": {
                     "value": {
-                        "type": job.mime,
-                        "href": f"{self.cds.root}/download/{job.id}/{job.name}",
-                        "file:size": job.path.stat().st_size,
-                        "file:checksum": job.etag.strip('"'),
+                        "type": result.mime,
+                        "href": f"{self.cds.root}/download/{result.id}/{result.name}",
+                        "file:size": result.path.stat().st_size,
+                        "file:checksum": result.etag.strip('"'),
                     }
                 }
             }
@@ -445,15 +465,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _download(self, method: str, path: str) -> None:
         m = re.fullmatch(r"/download/(\w+)/([\w.-]+)", path)
-        job = self.cds.jobs.get(m.group(1)) if m else None
-        if job is None or job.path is None or job.name != m.group(2):
+        result = self.cds.results.get(m.group(1)) if m else None
+        if result is None or result.name != m.group(2):
             return self._error(404, "Not Found", "no such file")
-        content = job.path.read_bytes()
+        content = result.path.read_bytes()
         size = len(content)
         start, status = 0, 200
         wanted = self.headers.get("Range")
         if_range = self.headers.get("If-Range")
-        if wanted and self.cds.faults.ranges and (not if_range or if_range == job.etag):
+        if wanted and self.cds.faults.ranges and (not if_range or if_range == result.etag):
             r = re.fullmatch(r"bytes=(\d+)-", wanted.strip())
             if not r or int(r.group(1)) >= size:
                 self.send_response(416)
@@ -462,10 +482,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self.end_headers()
                 return
             start, status = int(r.group(1)), 206
+            with self.cds._lock:
+                self.cds.counts["download_resumed"] += 1
         self.send_response(status)
-        self.send_header("Content-Type", job.mime)
+        self.send_header("Content-Type", result.mime)
         self.send_header("Content-Length", str(size - start))
-        self.send_header("ETag", job.etag)
+        self.send_header("ETag", result.etag)
         if self.cds.faults.ranges:
             self.send_header("Accept-Ranges", "bytes")
         if status == 206:

@@ -35,6 +35,8 @@ _INTERRUPTIONS = (
     requests.Timeout,
     requests.exceptions.ChunkedEncodingError,
 )
+# Small chunks: a cut connection loses the chunk being read, so this bounds the waste.
+_CHUNK = 16 * 1024
 # How the CDS (MARS) says a period is not published yet; ERA5T lags real time by ~5 days.
 _NOT_YET_AVAILABLE = re.compile(
     r"not (yet )?available|no data available|latest date available|revise the period",
@@ -325,7 +327,7 @@ class CdsClient:
                     with open(target, "r+b" if done else "wb") as out:
                         out.seek(done)
                         out.truncate()
-                        for chunk in response.iter_content(chunk_size=1 << 20):
+                        for chunk in response.iter_content(chunk_size=_CHUNK):
                             out.write(chunk)
                             done += len(chunk)
                             report(

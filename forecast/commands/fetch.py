@@ -1,0 +1,104 @@
+"""`forecast fetch`: ERA5 inputs for one init time, as an example-batch NetCDF for `forecast predict`.
+
+    forecast fetch --init-time 2026-11-16T00 --grid 1.0 --levels 13 --output inputs.nc
+    forecast fetch --latest --grid 1.0 --levels 13 --output inputs.nc --cache var/cache/era5
+
+The CDS is configured the standard way (`CDSAPI_URL`/`CDSAPI_KEY` or `~/.cdsapirc`);
+`--source synthetic` uses the offline synthetic world instead. Progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from forecast.data.cds import CdsClient, CdsProgress
+from forecast.errors import InvalidInputError
+
+
+def default_cache_dir() -> Path:
+    """`$GCF_VAR_DIR/cache/era5`, or `var/cache/era5` in the current directory."""
+    return Path(os.environ.get("GCF_VAR_DIR", "var")) / "cache" / "era5"
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "fetch",
+        help="fetch ERA5 input frames for one init time",
+        description=__doc__.splitlines()[0],
+    )
+    when = parser.add_mutually_exclusive_group(required=True)
+    when.add_argument("--init-time", help="init time T, ISO 8601 UTC (e.g. 2026-11-16T00)")
+    when.add_argument(
+        "--latest", action="store_true", help="the newest init time whose inputs all exist"
+    )
+    parser.add_argument("--grid", type=float, default=1.0, help="grid spacing in degrees")
+    parser.add_argument("--levels", type=int, default=13, help="pressure level set: 13, 25 or 37")
+    parser.add_argument("--output", required=True, type=Path, help="NetCDF file to write")
+    parser.add_argument("--cache", type=Path, default=None, help="ERA5 request cache directory")
+    parser.add_argument("--source", choices=("cds", "synthetic"), default="cds")
+    parser.add_argument(
+        "--format", choices=("netcdf", "grib"), default="netcdf", help="what to ask the CDS for"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.set_defaults(func=run)
+
+
+class _ProgressPrinter:
+    """Prints a line per state change, and download progress at most twice a second."""
+
+    def __init__(self, stream=sys.stderr) -> None:
+        self.stream = stream
+        self._last: tuple[str, str] | None = None
+        self._last_print = 0.0
+
+    def __call__(self, event: CdsProgress) -> None:
+        key = (event.label, event.stage)
+        now = time.monotonic()
+        if key == self._last and (event.stage != "downloading" or now - self._last_print < 0.5):
+            return
+        self._last, self._last_print = key, now
+        print(f"  {event.describe()}", file=self.stream, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from forecast.data import acquire
+
+    if not args.quiet:
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    cache = args.cache or default_cache_dir()
+    progress = None if args.quiet else _ProgressPrinter()
+    client = None
+    if args.source == "cds":
+        client = CdsClient(progress=progress)
+    if args.latest:
+        init = acquire.resolve_init_time(args.source, client=client, cache_dir=cache)
+        print(f"latest available init time: {init:%Y-%m-%dT%H:%M}Z", file=sys.stderr)
+    else:
+        try:
+            init = dt.datetime.fromisoformat(args.init_time)
+        except ValueError:
+            raise InvalidInputError(f"--init-time {args.init_time!r} is not ISO 8601") from None
+    start = time.monotonic()
+    path = acquire.acquire_inputs(
+        init,
+        levels=args.levels,
+        grid_deg=args.grid,
+        cache_dir=cache,
+        output=args.output,
+        source=args.source,
+        client=client,
+        progress=progress,
+        data_format=args.format,
+    )
+    print(
+        f"wrote {path} (init {init:%Y-%m-%dT%H:%M}Z, {args.source}, {args.grid:g}°, "
+        f"{args.levels} levels) in {time.monotonic() - start:.1f} s",
+        file=sys.stderr,
+    )
+    return 0
