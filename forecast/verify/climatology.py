@@ -1,0 +1,244 @@
+"""Climatology by day of year and hour: computed from an archive (WeatherBench2's method) or read.
+
+`compute_climatology` follows WeatherBench2's `compute_hourly_stat(..., stat_fn="mean")` with
+its default 61-day window: for each hour of day separately, the archive's values are placed by
+day of year d (1…366; a non-leap year's day 365 also stands in for its missing day 366, as
+WeatherBench2 fills it), and
+
+    clim(d, h) = Σ_y Σ_k w(k)·x_y(d + k, h) / Σ_y Σ_k w(k)·[x_y(d + k, h) present],
+
+k = −30…30, days wrapping around the year (day 366 is followed by day 1), with the triangular
+weights w(k) = 1 − |k|/30 (zero at ±30). Years or days missing from the archive simply drop
+out of both sums (WeatherBench2 instead fills every gap of a partial year with that year's day
+365; for whole years the two agree). A (day, hour) with no data in its window is NaN, and
+`climatology_at` refuses to use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from forecast.errors import InvalidInputError
+
+DAYS_IN_CLIMATOLOGY_YEAR = 366
+
+
+def triangular_window(window_days: int = 61) -> np.ndarray:
+    """WeatherBench2's linearly decaying window weights over day offsets −h…h (h = window//2).
+
+    w(k) = 1 − |k|/h, normalised to mean 1 (the normalisation cancels in a weighted mean).
+
+    Raises:
+      InvalidInputError: `window_days` is not an odd number >= 3.
+    """
+    if window_days < 3 or window_days % 2 != 1:
+        raise InvalidInputError(f"window_days must be odd and >= 3, got {window_days}")
+    half = window_days // 2
+    weights = 1.0 - np.abs(np.arange(-half, half + 1)) / half
+    return weights / weights.mean()
+
+
+def _climatology_variables(archive: xr.Dataset, variables: Sequence[str] | None) -> list[str]:
+    if variables is None:
+        return [n for n in archive.data_vars if "time" in archive[n].dims]
+    missing = [v for v in variables if v not in archive.data_vars]
+    if missing:
+        raise InvalidInputError(f"archive lacks variables {missing}")
+    return list(variables)
+
+
+def compute_climatology(
+    archive: xr.Dataset,
+    *,
+    window_days: int = 61,
+    dayofyear: Sequence[int] | None = None,
+    variables: Sequence[str] | None = None,
+) -> xr.Dataset:
+    """Computes a smoothed day-of-year × hour climatology from a model-layout archive.
+
+    Memory stays bounded by the days the output needs: only archive times within the window of
+    a requested day are read, one time at a time.
+
+    Args:
+      archive: model layout (dims `time`, [`level`,] `lat`, `lon`), possibly lazily opened.
+      window_days: odd window length in days (61 as WeatherBench2).
+      dayofyear: which days of year (1…366) to produce; all 366 by default.
+      variables: which time-dependent variables (default: all of them).
+
+    Returns:
+      Dataset with dims (dayofyear, hour, [level,] lat, lon), float32, attrs recording the
+      window, the archive's time span and the number of archive times used.
+
+    Raises:
+      InvalidInputError: no time axis, or a bad window / day of year.
+    """
+    if "time" not in archive.dims or archive.sizes["time"] == 0:
+        raise InvalidInputError("archive has no times to compute a climatology from")
+    names = _climatology_variables(archive, variables)
+    weights = triangular_window(window_days)
+    half = window_days // 2
+    out_days = (
+        np.arange(1, DAYS_IN_CLIMATOLOGY_YEAR + 1)
+        if dayofyear is None
+        else np.asarray(sorted(set(int(d) for d in dayofyear)))
+    )
+    if out_days.size == 0 or out_days.min() < 1 or out_days.max() > DAYS_IN_CLIMATOLOGY_YEAR:
+        raise InvalidInputError(f"dayofyear must lie in 1…366, got {list(out_days)}")
+    times = pd.DatetimeIndex(archive["time"].values)
+    hours = sorted(set(times.hour))
+    # Which archive days feed which output day: circular distance < half.
+    needed_days = {
+        (int(d) - 1 + k) % DAYS_IN_CLIMATOLOGY_YEAR + 1
+        for d in out_days
+        for k in range(-half + 1, half)
+    }
+    buckets: dict[tuple[int, int], tuple[dict[str, np.ndarray], dict[str, np.ndarray]]] = {}
+    used = 0
+    for i, t in enumerate(times):
+        doys = [t.dayofyear]
+        if not t.is_leap_year and t.dayofyear == 365:
+            doys.append(366)  # WeatherBench2 fills a non-leap year's day 366 with its day 365
+        doys = [d for d in doys if d in needed_days]
+        if not doys:
+            continue
+        frame = archive[names].isel(time=i)
+        used += 1
+        for doy in doys:
+            sums, counts = buckets.setdefault((doy, t.hour), ({}, {}))
+            for name in names:
+                x = np.asarray(frame[name].values, dtype=np.float64)
+                present = np.isfinite(x)
+                sums[name] = sums.get(name, 0.0) + np.where(present, x, 0.0)
+                counts[name] = counts.get(name, 0.0) + present
+    template = archive[names].isel(time=0, drop=True)
+    data = {}
+    for name in names:
+        shape = template[name].shape
+        out = np.full((out_days.size, len(hours)) + shape, np.nan, dtype=np.float32)
+        for j, hour in enumerate(hours):
+            for i, d in enumerate(out_days):
+                num = np.zeros(shape)
+                den = np.zeros(shape)
+                for k, wk in zip(range(-half, half + 1), weights, strict=True):
+                    if wk == 0.0:
+                        continue
+                    key = ((int(d) - 1 + k) % DAYS_IN_CLIMATOLOGY_YEAR + 1, hour)
+                    if key in buckets:
+                        num += wk * buckets[key][0][name]
+                        den += wk * buckets[key][1][name]
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    out[i, j] = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+        dims = ("dayofyear", "hour") + template[name].dims
+        data[name] = (dims, out, dict(archive[name].attrs))
+    coords = {"dayofyear": out_days.astype(np.int32), "hour": np.asarray(hours, dtype=np.int32)}
+    for dim in template.dims:
+        coords[dim] = template[dim].values
+    result = xr.Dataset(data, coords=coords)
+    result.attrs = {
+        "climatology_window_days": window_days,
+        "climatology_window": "triangular (WeatherBench2)",
+        "archive_start": str(times.min()),
+        "archive_end": str(times.max()),
+        "archive_times_used": used,
+        "source": str(archive.attrs.get("source", "unknown")),
+        "synthetic": int(archive.attrs.get("synthetic", 0)),
+    }
+    return result
+
+
+def load_climatology(path: str | Path) -> xr.Dataset:
+    """Opens a user-supplied climatology file lazily and checks its layout.
+
+    Accepts dims (dayofyear, [hour,] [level,] lat, lon); WeatherBench2's `latitude`/`longitude`
+    names and descending latitudes are converted to the model layout.
+
+    Raises:
+      InvalidInputError: unreadable file or no `dayofyear` dimension.
+    """
+    try:
+        ds = xr.open_dataset(path)
+    except (OSError, ValueError) as exc:
+        raise InvalidInputError(f"cannot read climatology file {path}: {exc}") from exc
+    return as_climatology(ds, name=str(path))
+
+
+def as_climatology(ds: xr.Dataset, *, name: str = "climatology") -> xr.Dataset:
+    """Normalises a climatology dataset's names and latitude order (see `load_climatology`)."""
+    ds = ds.rename(
+        {k: v for k, v in {"latitude": "lat", "longitude": "lon"}.items() if k in ds.dims}
+    )
+    if "dayofyear" not in ds.dims or "lat" not in ds.dims or "lon" not in ds.dims:
+        raise InvalidInputError(
+            f"{name}: a climatology needs dims dayofyear, lat, lon (and optionally hour, level); "
+            f"got {dict(ds.sizes)}"
+        )
+    if ds.sizes["lat"] > 1 and float(ds["lat"][0]) > float(ds["lat"][-1]):
+        ds = ds.isel(lat=slice(None, None, -1))
+    return ds
+
+
+def climatology_index(
+    climatology: xr.Dataset, valid_times: pd.DatetimeIndex
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Positions along `dayofyear` (and `hour`, None without that dim) of each valid time.
+
+    Raises:
+      InvalidInputError: a (day of year, hour) is not in the climatology.
+    """
+    valid_times = pd.DatetimeIndex(valid_times)
+    days = pd.Index(climatology["dayofyear"].values)
+    day_idx = days.get_indexer(valid_times.day_of_year)
+    hour_idx = None
+    if "hour" in climatology.dims:
+        hour_idx = pd.Index(climatology["hour"].values).get_indexer(valid_times.hour)
+        absent = (day_idx < 0) | (hour_idx < 0)
+    else:
+        absent = day_idx < 0
+    if absent.any():
+        bad = sorted({(int(t.day_of_year), int(t.hour)) for t in valid_times[absent]})
+        raise InvalidInputError(f"climatology has no (day of year, hour) {bad}")
+    return day_idx, hour_idx
+
+
+def climatology_at(
+    climatology: xr.Dataset, valid_time: xr.DataArray, variables: Sequence[str] | None = None
+) -> xr.Dataset:
+    """The climatology at each valid time's day of year (1…366) and hour.
+
+    Args:
+      climatology: dims (dayofyear, [hour,] ...). Without an `hour` dim only the day is used.
+      valid_time: datetimes, any dims (e.g. `time`, or `init_time` × `lead_time`).
+      variables: which variables (default: all).
+
+    Returns:
+      The selected climatology with `valid_time`'s dims in place of (dayofyear, hour).
+
+    Raises:
+      InvalidInputError: a variable, day or hour is missing, or the climatology is all NaN
+        there (no archive data in its window).
+    """
+    names = list(climatology.data_vars) if variables is None else list(variables)
+    missing = [v for v in names if v not in climatology.data_vars]
+    if missing:
+        raise InvalidInputError(f"climatology lacks variables {missing}")
+    clim = climatology[names]
+    day_idx, hour_idx = climatology_index(clim, pd.DatetimeIndex(np.ravel(valid_time.values)))
+    selection = {"dayofyear": xr.DataArray(day_idx.reshape(valid_time.shape), dims=valid_time.dims)}
+    if hour_idx is not None:
+        selection["hour"] = xr.DataArray(hour_idx.reshape(valid_time.shape), dims=valid_time.dims)
+    result = clim.isel(selection).assign_coords(valid_time.coords)
+    for name in names:
+        spatial = [d for d in ("level", "lat", "lon") if d in result[name].dims]
+        empty = result[name].isnull().all(spatial)
+        if bool(empty.any()):
+            bad = valid_time.values[np.asarray(empty.values, dtype=bool)].ravel()
+            raise InvalidInputError(
+                f"climatology of {name!r} is undefined (no archive data in its window) at "
+                f"{[str(pd.Timestamp(t)) for t in bad[:5]]}"
+            )
+    return result
