@@ -195,6 +195,49 @@ class GraphCastPredictor:
         rollout = Rollout.from_files(checkpoint, stats_dir, graphs_cache_dir=graphs_cache_dir)
         return cls(rollout, rollout.identity)
 
+    @property
+    def rollout(self) -> Rollout:
+        """The underlying step-by-step rollout (checkpoint, stats, timings)."""
+        return self._rollout
+
+    def forecast_last_target(
+        self, dataset: xr.Dataset, *, steps: int, progress: ProgressCallback | None = None
+    ) -> xr.Dataset:
+        """The reference demo's semantics (`forecast predict`): the last time is the last target.
+
+        The two input frames end `steps` × 6 h before the dataset's last time; forcings in the
+        file at the target times are used as given, missing ones are derived.
+
+        Returns:
+          The forecast in the forecast layout (init time = the last input time).
+
+        Raises:
+          InvalidInputError: missing variables/levels, too few times, NaN, wrong grid.
+        """
+        from forecast.data.layout import to_example_batch
+        from forecast.model.extraction import extract_inputs_targets_forcings
+
+        if steps < 1:
+            raise InvalidInputError(f"steps must be >= 1, got {steps}")
+        batch = to_example_batch(dataset)
+        last = pd.Timestamp(np.asarray(batch["datetime"].values).reshape(-1)[-1])
+        inputs, _, forcings = extract_inputs_targets_forcings(
+            batch, self._rollout.checkpoint.task_config, slice("6h", STEP * steps)
+        )
+        if forcings.sizes["time"] != steps:
+            raise InvalidInputError(
+                f"too few times: {steps} steps need {steps} target times after the inputs, "
+                f"the dataset has {forcings.sizes['time']}"
+            )
+        predictions = self._rollout.run(inputs, forcings, progress=progress)
+        return to_forecast_layout(
+            predictions,
+            init_time=last - STEP * steps,
+            predictor=self.name,
+            identity=self.identity,
+            source_attrs=dataset.attrs,
+        )
+
     def forecast(
         self, inputs: xr.Dataset, *, steps: int, progress: ProgressCallback | None = None
     ) -> xr.Dataset:

@@ -45,8 +45,9 @@ def extract_inputs_targets_forcings(
         start means "> 0") or a list of lead times.
 
     Returns:
-      `(inputs, targets, forcings)`; targets hold only the target variables at the lead
-      times, forcings the forcing variables at the same times.
+      `(inputs, targets, forcings)`; targets hold the target variables present in the
+      dataset at the lead times (missing ones are not an error: only scoring needs them),
+      forcings the forcing variables at the same times.
 
     Raises:
       InvalidInputError: missing variables/levels, too few times, or NaN in the inputs or
@@ -71,9 +72,13 @@ def extract_inputs_targets_forcings(
         if missing:
             raise InvalidInputError(f"dataset has no data at lead times {missing}")
         targets_ds = dataset.sel(time=leads.to_numpy())
+    if targets_ds.sizes["time"] == 0:
+        raise InvalidInputError(f"too few times: the dataset has no target time in {stop}")
     inputs_ds = _input_window(dataset, task_config)
     inputs = _subset(inputs_ds, task_config.input_variables, "input")
-    targets = _subset(targets_ds, task_config.target_variables, "target", keep_static=False)
+    # Targets are only needed for verification/training: keep those the file has.
+    present = [n for n in task_config.target_variables if n in targets_ds.data_vars]
+    targets = _subset(targets_ds, present, "target", keep_static=False)
     forcings = _subset(targets_ds, task_config.forcing_variables, "forcing", keep_static=False)
     _check_finite(inputs, "input")
     _check_finite(forcings, "forcing")

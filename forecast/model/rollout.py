@@ -173,6 +173,7 @@ class Rollout:
         lon = np.asarray(inputs["lon"].values)
         input_fields = dataset_to_fields(inputs, task.input_variables)
         forcing_fields = dataset_to_fields(forcings, task.forcing_variables)
+        self._check_grid(lat, lon)
         self._check_width(input_fields, {n: v[:, :1] for n, v in forcing_fields.items()})
         static = [n for n in task.input_variables if "time" not in inputs[n].dims]
         autoregressive.validate_feedback(
@@ -243,6 +244,26 @@ class Rollout:
 
         # The window is donated: the next window reuses its device buffers.
         return jax.jit(step, donate_argnums=(2,))
+
+    def _check_grid(self, lat: np.ndarray, lon: np.ndarray) -> None:
+        """A checkpoint with a resolution (> 0) runs only on grids of that spacing.
+
+        The network itself would run on any grid, but weights trained at 1° produce garbage
+        at 4°; a resolution of 0 in the checkpoint means "any grid".
+        """
+        resolution = float(self.checkpoint.model_config.resolution)
+        if resolution <= 0:
+            return
+        for name, axis in (("lat", lat), ("lon", lon)):
+            if axis.size < 2:
+                raise InvalidInputError(f"grid {name} has fewer than 2 points")
+            spacing = np.abs(np.diff(axis.astype(np.float64)))
+            if np.abs(spacing - resolution).max() > 1e-3 * resolution:
+                raise InvalidInputError(
+                    f"wrong grid for the checkpoint: {name} spacing "
+                    f"{float(np.median(spacing)):g}° but the checkpoint's resolution is "
+                    f"{resolution:g}°"
+                )
 
     def _check_width(self, inputs: dict, forcings: dict) -> None:
         """Compares the stacked input width with the checkpoint's encoder, naming the cause.
