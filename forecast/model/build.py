@@ -18,6 +18,8 @@ Inputs/targets/forcings are `Fields` in physical units (see `predictor_base`;
 
 from __future__ import annotations
 
+import haiku as hk
+import jax
 import numpy as np
 
 from forecast.model import autoregressive, casting, graphcast, normalization
@@ -86,3 +88,28 @@ def build_predictor(
     # Outermost: feeds float32 physical-unit predictions back as inputs, as inference does;
     # checkpointing keeps backward-pass memory at one step's activations.
     return autoregressive.Predictor(one_step, gradient_checkpointing=gradient_checkpointing)
+
+
+def init_params(
+    model_config: ModelConfig,
+    task_config: TaskConfig,
+    stats: normalization.NormStats,
+    graphs: GraphArrays,
+    inputs: dict,
+    forcings: dict,
+    *,
+    seed: int = 0,
+) -> dict:
+    """Fresh float32 parameters in the checkpoint layout (haiku's default initialisers).
+
+    Args:
+      inputs, forcings: example `Fields` of one step (their shapes fix the input width).
+      seed: PRNG seed.
+    """
+
+    def forward(inputs, forcings):
+        return build_one_step(model_config, task_config, stats, graphs)(inputs, forcings)
+
+    transformed = hk.transform(forward)
+    params = transformed.init(jax.random.PRNGKey(seed), inputs, forcings)
+    return jax.tree_util.tree_map(np.asarray, hk.data_structures.to_mutable_dict(params))

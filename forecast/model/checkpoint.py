@@ -138,9 +138,10 @@ def _read_tree(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint file not found: {path}")
     tree: dict[str, Any] = {}
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            if not isinstance(archive, np.lib.npyio.NpzFile):
-                raise CheckpointError(f"{path.name}: not an .npz archive (a single .npy array)")
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise CheckpointError(f"{path.name}: not an .npz archive (a single .npy array)")
+        with archive:
             for key in archive.files:
                 node = tree
                 parts = key.split(":")
