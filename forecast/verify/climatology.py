@@ -100,8 +100,8 @@ def compute_climatology(
     buckets: dict[tuple[int, int], tuple[dict[str, np.ndarray], dict[str, np.ndarray]]] = {}
     used = 0
     for i, t in enumerate(times):
-        doys = [t.dayofyear]
-        if not t.is_leap_year and t.dayofyear == 365:
+        doys = [t.day_of_year]
+        if not t.is_leap_year and t.day_of_year == 365:
             doys.append(366)  # WeatherBench2 fills a non-leap year's day 366 with its day 365
         doys = [d for d in doys if d in needed_days]
         if not doys:
@@ -231,7 +231,8 @@ def climatology_at(
     selection = {"dayofyear": xr.DataArray(day_idx.reshape(valid_time.shape), dims=valid_time.dims)}
     if hour_idx is not None:
         selection["hour"] = xr.DataArray(hour_idx.reshape(valid_time.shape), dims=valid_time.dims)
-    result = clim.isel(selection).assign_coords(valid_time.coords)
+    result = clim.isel(selection).drop_vars(["dayofyear", "hour"], errors="ignore")
+    result = result.assign_coords(valid_time.coords)
     for name in names:
         spatial = [d for d in ("level", "lat", "lon") if d in result[name].dims]
         empty = result[name].isnull().all(spatial)

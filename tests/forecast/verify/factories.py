@@ -53,7 +53,9 @@ def model_layout(
     )
 
 
-def forecast_layout(truth: xr.Dataset, init_time, steps: int, *, seed: int = 1, noise=0.5, lead0=False):
+def forecast_layout(
+    truth: xr.Dataset, init_time, steps: int, *, seed: int = 1, noise=0.5, lead0=False
+):
     """A forecast from `init_time`: truth at the valid times plus noise, forecast layout."""
     init_time = pd.Timestamp(init_time)
     first = 0 if lead0 else 1
@@ -62,23 +64,44 @@ def forecast_layout(truth: xr.Dataset, init_time, steps: int, *, seed: int = 1, 
     rng = np.random.default_rng(seed)
     fc = truth.sel(time=valid).copy(deep=True)
     for name in fc.data_vars:
-        fc[name] = fc[name] + noise * SCALE[name] * rng.standard_normal(fc[name].shape).astype(
-            fc[name].dtype
-        ) + 0.1 * SCALE[name]
+        fc[name] = (
+            fc[name]
+            + noise * SCALE[name] * rng.standard_normal(fc[name].shape).astype(fc[name].dtype)
+            + 0.1 * SCALE[name]
+        )
     fc = fc.assign_coords(lead_time=("time", leads.to_numpy()))
-    fc.attrs = {"init_time": init_time.strftime("%Y-%m-%dT%H:%M:%S"), "predictor": "test", "synthetic": 1}
+    fc.attrs = {
+        "init_time": init_time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "predictor": "test",
+        "synthetic": 1,
+    }
     return fc
 
 
-def climatology(truth: xr.Dataset, *, seed: int = 2) -> xr.Dataset:
-    """A random climatology (dayofyear 1…366, hours 0/6/12/18) near the truth's means."""
+def climatology(truth: xr.Dataset, *, seed: int = 2, days=None) -> xr.Dataset:
+    """A random climatology (hours 0/6/12/18; `days` of year, default 1…366) near the truth."""
     rng = np.random.default_rng(seed)
-    sizes = {"dayofyear": 366, "hour": 4}
+    days = np.arange(1, 367) if days is None else np.asarray(days)
+    sizes = {"dayofyear": days.size, "hour": 4}
     data = {}
     for name in truth.data_vars:
         dims = ("dayofyear", "hour") + truth[name].dims[1:]
         shape = tuple(sizes.get(d, truth.sizes.get(d)) for d in dims)
         data[name] = (dims, BASE[name] + SCALE[name] * 0.5 * rng.standard_normal(shape))
-    coords = {"dayofyear": np.arange(1, 367), "hour": np.array([0, 6, 12, 18])}
+    coords = {"dayofyear": days, "hour": np.array([0, 6, 12, 18])}
     coords.update({d: truth[d].values for d in ("level", "lat", "lon")})
     return xr.Dataset(data, coords=coords)
+
+
+def by_init(forecasts: list[xr.Dataset]) -> xr.Dataset:
+    """Stacks forecast-layout runs into dims (init_time, lead_time, ...) with a valid_time coord."""
+    runs = []
+    for fc in forecasts:
+        run = fc.swap_dims(time="lead_time").rename(time="valid_time")
+        runs.append(run.expand_dims(init_time=[pd.Timestamp(fc.attrs["init_time"])]))
+    return xr.concat(runs, dim="init_time", coords="different", compat="equals", join="outer")
+
+
+def truth_like(stacked: xr.Dataset, truth: xr.Dataset) -> xr.Dataset:
+    """The truth at every (init_time, lead_time) valid time of `stacked`."""
+    return truth.sel(time=stacked["valid_time"]).drop_vars("time")
