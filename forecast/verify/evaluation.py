@@ -60,7 +60,7 @@ def _fields(forecast: xr.Dataset, names: Sequence[str]) -> list[tuple[str, int]]
 
 
 class _LazyFrames:
-    """Indexes the leading dims of a lazily read DataArray, reading only that slice."""
+    """Indexes the leading dims of a DataArray: a view when in memory, one slice read from a file."""
 
     def __init__(self, array: xr.DataArray) -> None:
         self._variable = array.variable
@@ -71,7 +71,7 @@ class _LazyFrames:
 
 def _frames(
     ds: xr.Dataset, names: Sequence[str], level_sel: dict, dims: tuple[str, ...] = ("time",)
-) -> dict[str, np.ndarray | _LazyFrames]:
+) -> dict[str, _LazyFrames]:
     """Per variable, an array indexable by `dims` giving ([level,] lat, lon) frames."""
     out = {}
     for name in names:
@@ -79,8 +79,7 @@ def _frames(
         if level_sel and "level" in x.dims:
             x = x.sel(level_sel)
         x = x.transpose(*dims, ..., "lat", "lon")
-        # In-memory arrays are indexed directly (views); files are read one frame at a time.
-        out[name] = x.data if isinstance(x.data, np.ndarray) else _LazyFrames(x)
+        out[name] = _LazyFrames(x)
     return out
 
 

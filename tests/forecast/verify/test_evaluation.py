@@ -100,6 +100,8 @@ def test_windows_merge_exactly(world):
     by_init = xr.concat(
         [s.expand_dims(init_time=[pd.Timestamp(s.attrs["init_time"])]) for s in sums],
         dim="init_time",
+        coords="different",
+        compat="equals",
     )
     # Windows of 1, 2 and 3 init times, merged by addition.
     parts = [by_init.isel(init_time=slice(a, b)) for a, b in [(0, 1), (1, 3), (3, 6)]]
