@@ -158,7 +158,9 @@ def rollout(run_id: int) -> str:
 def render_products(run_id: int) -> list[dict]:
     """Submits the map rendering to the Celery `cpu` queue and waits for it."""
     result = render_products_task.apply_async(args=[run_id], queue="cpu")
-    services.run_set_stage(run_id=run_id, stage="render", celery_task_id=result.id)
+    # celery_task_id stays the rollout's (the one that matters after a worker loss).
+    services.run_set_stage(run_id=run_id, stage="render")
+    services.run_record_lineage(run_id=run_id, render_task_id=result.id)
     return _wait(result, run_id=run_id, timeout_s=settings.GCF_RENDER_TIMEOUT_S, what="render")
 
 

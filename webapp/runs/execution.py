@@ -125,7 +125,7 @@ def execute_rollout(*, run_id: int, task_id: str = "") -> str:
     return str(target)
 
 
-def execute_render(*, run_id: int, task_id: str = "") -> list[dict]:
+def execute_render(*, run_id: int) -> list[dict]:
     """Renders the run's maps into `var/media/runs/<id>/`.
 
     Returns:
@@ -133,7 +133,7 @@ def execute_render(*, run_id: int, task_id: str = "") -> list[dict]:
     """
     import xarray as xr
 
-    services.run_set_stage(run_id=run_id, stage="render", celery_task_id=task_id)
+    services.run_set_stage(run_id=run_id, stage="render")
     out_dir = media_dir(run_id)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

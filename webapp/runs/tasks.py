@@ -25,14 +25,13 @@ def rollout_task(self, run_id: int) -> str:
 
 
 @shared_task(
-    bind=True,
     name="webapp.runs.tasks.render_products_task",
     queue="cpu",
     acks_late=True,
     reject_on_worker_lost=True,
 )
-def render_products_task(self, run_id: int) -> list[dict]:
+def render_products_task(run_id: int) -> list[dict]:
     """Renders run `run_id`'s maps; returns the product descriptions to publish."""
     from webapp.runs.execution import execute_render
 
-    return execute_render(run_id=run_id, task_id=self.request.id or "")
+    return execute_render(run_id=run_id)
