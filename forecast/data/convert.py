@@ -155,7 +155,7 @@ def _time_axis(ds: xr.Dataset, origin: str) -> xr.Dataset:
         valid = stacked["valid_time"].values
         stacked = stacked.drop_vars(["_vt", "time", "step", "valid_time"], errors="ignore")
         stacked = stacked.assign_coords(_vt=valid).rename({"_vt": "time"})
-        stacked = stacked.dropna("time", how="all")
+        stacked = stacked.transpose("time", ...).dropna("time", how="all")
         return stacked.isel(time=np.unique(stacked["time"].values, return_index=True)[1])
     if "time" in ds.dims:
         if "valid_time" in ds.coords and ds["valid_time"].dims == ("time",):

@@ -218,3 +218,35 @@ def test_files_on_different_grids_are_refused(tmp_path):
             variables=["2m_temperature", "mean_sea_level_pressure"],
             statics=False,
         )
+
+
+def test_grib_accumulations_on_forecast_axes_become_valid_times():
+    """cfgrib gives ERA5 accumulations as (time, step) from 06/18 UTC bases; flatten them."""
+    base = np.array(["2026-11-15T06", "2026-11-15T18"], dtype="datetime64[ns]")
+    step = np.array([1, 2, 12], dtype="timedelta64[h]").astype("timedelta64[ns]")
+    values = np.arange(2 * 3 * 2 * 2, dtype=np.float32).reshape(2, 3, 2, 2)
+    raw = xr.Dataset(
+        {"tp": (("time", "step", "latitude", "longitude"), values)},
+        coords={
+            "time": base,
+            "step": step,
+            "valid_time": (("time", "step"), base[:, None] + step[None, :]),
+            "latitude": [10.0, 0.0],
+            "longitude": [0.0, 10.0],
+            "number": 0,
+            "surface": 0.0,
+        },
+    )
+    ds = convert.to_model_layout(raw)
+    times = ds["time"].values.astype("datetime64[h]").astype(str).tolist()
+    assert times == [
+        "2026-11-15T07",
+        "2026-11-15T08",
+        "2026-11-15T18",
+        "2026-11-15T19",
+        "2026-11-15T20",
+        "2026-11-16T06",
+    ]
+    assert ds["total_precipitation"].dims == ("time", "lat", "lon")
+    # 2026-11-15T19 is base 18 UTC + 1 h: values[1, 0], flipped to ascending latitude.
+    np.testing.assert_array_equal(ds["total_precipitation"].values[3], values[1, 0][::-1])
