@@ -21,7 +21,12 @@ import xarray as xr
 
 from forecast import variables as V
 from forecast.data import convert
-from forecast.data.availability import INIT_HOURS, floor_to_init_hour, latest_init_time
+from forecast.data.availability import (
+    INIT_HOURS,
+    current_hour,
+    floor_to_init_hour,
+    latest_init_time,
+)
 from forecast.data.cache import Era5Cache
 from forecast.data.cds import CdsClient, ProgressCallback
 from forecast.data.layout import to_example_batch
@@ -87,7 +92,7 @@ def resolve_init_time(
     Returns:
         Naive UTC datetime.
     """
-    now = _now() if now is None else to_utc(now.replace(minute=0, second=0, microsecond=0))
+    now = current_hour() if now is None else to_utc(now.replace(minute=0, second=0, microsecond=0))
     if source == "synthetic":
         init = floor_to_init_hour(now - SYNTHETIC_LATENCY, init_hours)
         LOGGER.info("synthetic source: init time %s (now − 5 days, ERA5T stand-in)", init)
@@ -260,7 +265,3 @@ def write_atomic(ds: xr.Dataset, path: Path) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return path
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None, minute=0, second=0, microsecond=0)

@@ -129,7 +129,7 @@ def latest_init_time(
     Raises:
         DataUnavailableError: nothing available within `lookback`.
     """
-    now = to_utc(now) if now is not None else _now()
+    now = to_utc(now) if now is not None else current_hour()
     end = catalogue_end(client)
     start = min(now, end) if end is not None else now
     candidate = floor_to_init_hour(start, init_hours)
@@ -223,5 +223,6 @@ def backfill(
     return results
 
 
-def _now() -> dt.datetime:
+def current_hour() -> dt.datetime:
+    """The current hour, naive UTC."""
     return dt.datetime.now(dt.UTC).replace(tzinfo=None, minute=0, second=0, microsecond=0)
