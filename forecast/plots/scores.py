@@ -21,7 +21,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from forecast.plots.maps import render_error_map
-from forecast.plots.products import product_filename
+from forecast.plots.products import Product, product_filename
 
 matplotlib.use("Agg", force=False)
 
@@ -62,7 +62,7 @@ def _save(figure: Figure, path: Path) -> Path:
 def _mark_synthetic(figure: Figure, synthetic: bool) -> None:
     if synthetic:
         figure.text(
-            0.99, 0.01, SYNTHETIC_LABEL, ha="right", va="bottom", color="#b00020",
+            0.01, 0.99, SYNTHETIC_LABEL, ha="left", va="top", color="#b00020",
             fontsize=11, fontweight="bold",
         )  # fmt: skip
 
@@ -221,7 +221,7 @@ def render_error_maps(
     *,
     fields: Sequence[tuple[str, int | None]],
     lead_hours: Sequence[int] | None = None,
-) -> list[Path]:
+) -> list[Product]:
     """Error maps (forecast − truth) per field and lead, via `maps.render_error_map`.
 
     Args:
@@ -232,7 +232,7 @@ def render_error_maps(
       lead_hours: which leads (default: every lead with truth).
 
     Returns:
-      The written paths.
+      One `Product` (kind "error_map", path relative to `out_dir`) per map written.
     """
     leads = pd.to_timedelta(forecast["lead_time"].values)
     hours = (leads / pd.Timedelta(hours=1)).astype(int)
@@ -252,6 +252,7 @@ def render_error_maps(
                     continue
                 f, t = f.sel(level=level), t.sel(level=level)
             f = f.assign_attrs(forecast.attrs)
-            path = Path(out_dir) / product_filename("error_map", variable, level, int(hour))
-            written.append(render_error_map(f, t, path=path))
+            name = product_filename("error_map", variable, level, int(hour))
+            render_error_map(f, t, path=Path(out_dir) / name)
+            written.append(Product("error_map", variable, level, int(hour), Path(name)))
     return written

@@ -52,6 +52,113 @@ def _climatology_variables(archive: xr.Dataset, variables: Sequence[str] | None)
     return list(variables)
 
 
+class ClimatologyAccumulator:
+    """Running per-(day of year, hour) sums of archive values, for `compute_climatology`.
+
+    Archives can be added in pieces (e.g. generated a chunk of times at a time); only times
+    within the window of a requested day are kept, so memory is bounded by those days.
+    """
+
+    def __init__(
+        self,
+        *,
+        window_days: int = 61,
+        dayofyear: Sequence[int] | None = None,
+        variables: Sequence[str] | None = None,
+    ) -> None:
+        self.weights = triangular_window(window_days)
+        self.window_days = window_days
+        self.half = window_days // 2
+        days = (
+            np.arange(1, DAYS_IN_CLIMATOLOGY_YEAR + 1)
+            if dayofyear is None
+            else np.asarray(sorted({int(d) for d in dayofyear}))
+        )
+        if days.size == 0 or days.min() < 1 or days.max() > DAYS_IN_CLIMATOLOGY_YEAR:
+            raise InvalidInputError(f"dayofyear must lie in 1…366, got {list(days)}")
+        self.out_days = days
+        self.variables = None if variables is None else list(variables)
+        # Archive days that feed some output day (zero-weight edges excluded).
+        self._needed = {
+            (int(d) - 1 + k) % DAYS_IN_CLIMATOLOGY_YEAR + 1
+            for d in days
+            for k in range(-self.half + 1, self.half)
+        }
+        self._buckets: dict[tuple[int, int], tuple[dict, dict]] = {}
+        self._template: xr.Dataset | None = None
+        self._attrs: dict = {}
+        self._hours: set[int] = set()
+        self._times: list[pd.Timestamp] = []
+
+    def add(self, archive: xr.Dataset) -> None:
+        """Adds every time of a model-layout archive (possibly lazily opened)."""
+        if "time" not in archive.dims or archive.sizes["time"] == 0:
+            raise InvalidInputError("archive has no times to compute a climatology from")
+        if self.variables is None:
+            self.variables = _climatology_variables(archive, None)
+        names = _climatology_variables(archive, self.variables)
+        if self._template is None:
+            self._template = archive[names].isel(time=0, drop=True)
+            self._attrs = {n: dict(archive[n].attrs) for n in names}
+            self._source = dict(archive.attrs)
+        times = pd.DatetimeIndex(archive["time"].values)
+        self._hours.update(int(h) for h in times.hour)
+        for i, t in enumerate(times):
+            doys = [t.day_of_year]
+            if not t.is_leap_year and t.day_of_year == 365:
+                doys.append(366)  # WeatherBench2 fills a non-leap year's day 366 with its day 365
+            doys = [d for d in doys if d in self._needed]
+            if not doys:
+                continue
+            frame = archive[names].isel(time=i)
+            self._times.append(t)
+            values = {n: np.asarray(frame[n].values, dtype=np.float64) for n in names}
+            for doy in doys:
+                sums, counts = self._buckets.setdefault((doy, t.hour), ({}, {}))
+                for name, x in values.items():
+                    present = np.isfinite(x)
+                    sums[name] = sums.get(name, 0.0) + np.where(present, x, 0.0)
+                    counts[name] = counts.get(name, 0.0) + present
+
+    def result(self) -> xr.Dataset:
+        """The smoothed climatology, dims (dayofyear, hour, [level,] lat, lon), float32."""
+        if self._template is None:
+            raise InvalidInputError("no archive was added to the climatology")
+        template, hours = self._template, sorted(self._hours)
+        data = {}
+        for name in self.variables:
+            shape = template[name].shape
+            out = np.full((self.out_days.size, len(hours)) + shape, np.nan, dtype=np.float32)
+            for j, hour in enumerate(hours):
+                for i, d in enumerate(self.out_days):
+                    num, den = np.zeros(shape), np.zeros(shape)
+                    for k, wk in zip(range(-self.half, self.half + 1), self.weights, strict=True):
+                        key = ((int(d) - 1 + k) % DAYS_IN_CLIMATOLOGY_YEAR + 1, hour)
+                        if wk > 0 and key in self._buckets:
+                            num += wk * self._buckets[key][0][name]
+                            den += wk * self._buckets[key][1][name]
+                    with np.errstate(invalid="ignore", divide="ignore"):
+                        out[i, j] = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+            data[name] = (("dayofyear", "hour") + template[name].dims, out, self._attrs[name])
+        coords = {
+            "dayofyear": self.out_days.astype(np.int32),
+            "hour": np.asarray(hours, dtype=np.int32),
+        }
+        coords.update({dim: template[dim].values for dim in template.dims})
+        used = pd.DatetimeIndex(self._times)
+        result = xr.Dataset(data, coords=coords)
+        result.attrs = {
+            "climatology_window_days": self.window_days,
+            "climatology_window": "triangular (WeatherBench2)",
+            "archive_start": str(used.min()) if len(used) else "",
+            "archive_end": str(used.max()) if len(used) else "",
+            "archive_times_used": len(used),
+            "source": str(self._source.get("source", "unknown")),
+            "synthetic": int(self._source.get("synthetic", 0)),
+        }
+        return result
+
+
 def compute_climatology(
     archive: xr.Dataset,
     *,
@@ -77,77 +184,53 @@ def compute_climatology(
     Raises:
       InvalidInputError: no time axis, or a bad window / day of year.
     """
-    if "time" not in archive.dims or archive.sizes["time"] == 0:
-        raise InvalidInputError("archive has no times to compute a climatology from")
-    names = _climatology_variables(archive, variables)
-    weights = triangular_window(window_days)
-    half = window_days // 2
-    out_days = (
-        np.arange(1, DAYS_IN_CLIMATOLOGY_YEAR + 1)
-        if dayofyear is None
-        else np.asarray(sorted(set(int(d) for d in dayofyear)))
+    accumulator = ClimatologyAccumulator(
+        window_days=window_days, dayofyear=dayofyear, variables=variables
     )
-    if out_days.size == 0 or out_days.min() < 1 or out_days.max() > DAYS_IN_CLIMATOLOGY_YEAR:
-        raise InvalidInputError(f"dayofyear must lie in 1…366, got {list(out_days)}")
-    times = pd.DatetimeIndex(archive["time"].values)
-    hours = sorted(set(times.hour))
-    # Which archive days feed which output day: circular distance < half.
-    needed_days = {
-        (int(d) - 1 + k) % DAYS_IN_CLIMATOLOGY_YEAR + 1
-        for d in out_days
-        for k in range(-half + 1, half)
-    }
-    buckets: dict[tuple[int, int], tuple[dict[str, np.ndarray], dict[str, np.ndarray]]] = {}
-    used = 0
-    for i, t in enumerate(times):
-        doys = [t.day_of_year]
-        if not t.is_leap_year and t.day_of_year == 365:
-            doys.append(366)  # WeatherBench2 fills a non-leap year's day 366 with its day 365
-        doys = [d for d in doys if d in needed_days]
-        if not doys:
-            continue
-        frame = archive[names].isel(time=i)
-        used += 1
-        for doy in doys:
-            sums, counts = buckets.setdefault((doy, t.hour), ({}, {}))
-            for name in names:
-                x = np.asarray(frame[name].values, dtype=np.float64)
-                present = np.isfinite(x)
-                sums[name] = sums.get(name, 0.0) + np.where(present, x, 0.0)
-                counts[name] = counts.get(name, 0.0) + present
-    template = archive[names].isel(time=0, drop=True)
-    data = {}
-    for name in names:
-        shape = template[name].shape
-        out = np.full((out_days.size, len(hours)) + shape, np.nan, dtype=np.float32)
-        for j, hour in enumerate(hours):
-            for i, d in enumerate(out_days):
-                num = np.zeros(shape)
-                den = np.zeros(shape)
-                for k, wk in zip(range(-half, half + 1), weights, strict=True):
-                    if wk == 0.0:
-                        continue
-                    key = ((int(d) - 1 + k) % DAYS_IN_CLIMATOLOGY_YEAR + 1, hour)
-                    if key in buckets:
-                        num += wk * buckets[key][0][name]
-                        den += wk * buckets[key][1][name]
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    out[i, j] = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
-        dims = ("dayofyear", "hour") + template[name].dims
-        data[name] = (dims, out, dict(archive[name].attrs))
-    coords = {"dayofyear": out_days.astype(np.int32), "hour": np.asarray(hours, dtype=np.int32)}
-    for dim in template.dims:
-        coords[dim] = template[dim].values
-    result = xr.Dataset(data, coords=coords)
-    result.attrs = {
-        "climatology_window_days": window_days,
-        "climatology_window": "triangular (WeatherBench2)",
-        "archive_start": str(times.min()),
-        "archive_end": str(times.max()),
-        "archive_times_used": used,
-        "source": str(archive.attrs.get("source", "unknown")),
-        "synthetic": int(archive.attrs.get("synthetic", 0)),
-    }
+    accumulator.add(archive)
+    return accumulator.result()
+
+
+def synthetic_climatology(
+    dayofyear: Sequence[int],
+    *,
+    grid_deg: float,
+    levels: Sequence[int],
+    years: Sequence[int],
+    seed: int = 0,
+    day_stride: int = 3,
+    hours: Sequence[int] = (0, 6, 12, 18),
+    variables: Sequence[str] | None = None,
+    window_days: int = 61,
+) -> xr.Dataset:
+    """The synthetic world's climatology for some days of year, by `compute_climatology`'s method.
+
+    The archive is drawn from `forecast.data.synthetic.synthetic_era5` for each of `years`,
+    every `day_stride`-th day within the window of a requested day, at `hours`; it is
+    generated a month at a time so memory stays bounded on fine grids.
+    """
+    from forecast.data.synthetic import synthetic_era5
+
+    half = window_days // 2
+    times: set[pd.Timestamp] = set()
+    for year in years:
+        for d in dayofyear:
+            centre = pd.Timestamp(year=int(year), month=1, day=1) + pd.Timedelta(days=int(d) - 1)
+            for k in range(-half + 1, half, day_stride):
+                day = centre + pd.Timedelta(days=k)
+                times.update(day + pd.Timedelta(hours=int(h)) for h in hours)
+    ordered = pd.DatetimeIndex(sorted(times))
+    accumulator = ClimatologyAccumulator(
+        window_days=window_days, dayofyear=dayofyear, variables=variables
+    )
+    for start in range(0, len(ordered), 120):
+        chunk = ordered[start : start + 120].to_numpy()
+        accumulator.add(
+            synthetic_era5(chunk, grid_deg=grid_deg, levels=levels, seed=seed, variables=variables)
+        )
+    result = accumulator.result()
+    result.attrs["climatology_years"] = ",".join(str(y) for y in years)
+    result.attrs["climatology_day_stride"] = day_stride
     return result
 
 

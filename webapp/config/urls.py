@@ -7,6 +7,7 @@ from django.views.static import serve
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("verification/", include("webapp.verification.urls")),
     path("", include("webapp.runs.urls")),
 ]
 

@@ -78,9 +78,13 @@ def test_error_maps_only_where_truth_exists(tmp_path):
         tmp_path,
         fields=[("2m_temperature", None), ("geopotential", 500), ("absent", None)],
     )
-    names = sorted(p.name for p in paths)
+    names = sorted(p.path.name for p in paths)
     assert names == [
         "error_map_2m_temperature_006h.png", "error_map_2m_temperature_012h.png", "error_map_2m_temperature_018h.png",
         "error_map_geopotential_500hPa_006h.png", "error_map_geopotential_500hPa_012h.png", "error_map_geopotential_500hPa_018h.png",
     ]  # fmt: skip
-    _image(paths[0])
+    assert {(p.kind, p.variable, p.level) for p in paths} == {
+        ("error_map", "2m_temperature", None),
+        ("error_map", "geopotential", 500),
+    }
+    _image(tmp_path / paths[0].path)

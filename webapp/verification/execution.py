@@ -1,0 +1,218 @@
+"""The scoring step as a Celery worker executes it: sums for every lead with truth, plots, maps.
+
+Files of a run (docs/design.md): `var/runs/<id>/forecast.nc` (the rollout), `truth.nc` (the
+analyses at the init and valid times, written by the verify flow through the ERA5 cache) and,
+when a climatology is available, `climatology.nc` (its days of year for this run).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+
+from webapp.runs import execution as run_files
+from webapp.runs.models import ForecastRun
+from webapp.verification import selectors, services
+
+logger = logging.getLogger(__name__)
+
+# Error maps are drawn for these fields (as the run's products) at every verified lead.
+ERROR_MAP_FIELDS = (
+    ("2m_temperature", None),
+    ("mean_sea_level_pressure", None),
+    ("geopotential", 500),
+    ("temperature", 850),
+)
+
+
+def truth_path(run_id: int) -> Path:
+    """Where the verify flow writes the run's truth (model layout)."""
+    return run_files.run_dir(run_id) / "truth.nc"
+
+
+def climatology_path(run_id: int) -> Path:
+    """Where the verify flow writes the run's climatology (its days of year only)."""
+    return run_files.run_dir(run_id) / "climatology.nc"
+
+
+def plots_dir(run_id: int) -> Path:
+    """`var/media/runs/<id>/verification/`: the run's score plots."""
+    return run_files.media_dir(run_id) / "verification"
+
+
+def sums_to_rows(sums) -> list[dict]:
+    """Flattens `forecast.verify.evaluation.score_run` output into `ScoreSum` rows."""
+    from forecast.verify.metrics import SUM_NAMES
+
+    hours = (sums["lead_time"].values / np.timedelta64(1, "h")).astype(int)
+    valid = pd.DatetimeIndex(sums["valid_time"].values).tz_localize("UTC")
+    arrays = {
+        name: sums[name].transpose("predictor", "field", "lead_time", "region").values
+        for name in SUM_NAMES
+    }
+    rows = []
+    for p, predictor in enumerate(sums["predictor"].values):
+        for j in range(sums.sizes["field"]):
+            variable = str(sums["variable"].values[j])
+            level = int(sums["level"].values[j])
+            for k, hour in enumerate(hours):
+                for r, region in enumerate(sums["region"].values):
+                    row = {name: float(arrays[name][p, j, k, r]) for name in SUM_NAMES}
+                    row.update(
+                        predictor=str(predictor),
+                        variable=variable,
+                        level=level,
+                        lead_hours=int(hour),
+                        region=str(region),
+                        valid_time=valid[k].to_pydatetime(),
+                    )
+                    rows.append(row)
+    return rows
+
+
+def execute_scoring(*, run_id: int, task_id: str = "") -> dict:
+    """Scores every lead of the run whose valid time the truth file holds; stores the sums.
+
+    Idempotent: re-scoring upserts the same rows. Also renders the run's score plots and the
+    error maps of the newly verified leads.
+
+    Returns:
+      `{"run_id", "leads": [hours scored], "rows": n, "notes": str}`.
+    """
+    import xarray as xr
+
+    from forecast.verify import evaluation
+    from forecast.verify.climatology import load_climatology
+
+    started = time.perf_counter()
+    run = ForecastRun.objects.get(pk=run_id)
+    with (
+        xr.open_dataset(run_files.forecast_path(run_id)) as forecast,
+        xr.open_dataset(truth_path(run_id)) as truth,
+    ):
+        clim_file = climatology_path(run_id)
+        climatology = load_climatology(clim_file) if clim_file.exists() else None
+        notes = []
+        sums = evaluation.score_run(forecast, truth, climatology=climatology)
+        if climatology is not None:
+            climatology.close()
+        if sums.attrs.get("notes"):
+            notes.append(sums.attrs["notes"])
+        rows = sums_to_rows(sums)
+        truth_until = pd.Timestamp(truth["time"].values.max()).tz_localize("UTC").to_pydatetime()
+        clim_text = ""
+        if climatology is not None:
+            clim_text = (
+                f"{clim_file.name}: {climatology.attrs.get('climatology_description', '')}".strip()
+            )
+        services.verification_store_sums(
+            run_id=run_id,
+            rows=rows,
+            leads_total=int(forecast.sizes["time"]),
+            truth_until=truth_until,
+            climatology=clim_text or "none (ACC and the climatology baseline not computed)",
+            notes="; ".join(notes),
+            task_id=task_id,
+        )
+        leads = sorted({row["lead_hours"] for row in rows})
+        error_maps = _render_error_maps(run_id, forecast, truth, leads)
+    plots = render_run_plots(run_id=run_id, synthetic=bool(run.synthetic))
+    logger.info(
+        "run %s: scored %d leads (%d rows), %d plots, %d error maps in %.1f s",
+        run_id, len(leads), len(rows), len(plots), error_maps, time.perf_counter() - started,
+    )  # fmt: skip
+    return {"run_id": run_id, "leads": leads, "rows": len(rows), "notes": "; ".join(notes)}
+
+
+def _render_error_maps(run_id: int, forecast, truth, leads: list[int]) -> int:
+    from forecast.plots.scores import render_error_maps
+
+    out_dir = run_files.media_dir(run_id)
+    maps = render_error_maps(forecast, truth, out_dir, fields=ERROR_MAP_FIELDS, lead_hours=leads)
+    prefix = out_dir.relative_to(settings.MEDIA_ROOT)
+    products = [
+        {
+            "variable": m.variable,
+            "level": m.level,
+            "lead_hours": m.lead_hours,
+            "file": str(prefix / m.path),
+        }
+        for m in maps
+    ]
+    return services.verification_publish_error_maps(run_id=run_id, products=products)
+
+
+def render_run_plots(*, run_id: int, synthetic: bool) -> dict[str, str]:
+    """Score curves (RMSE, ACC, bias vs lead, with baselines) of the run's headline fields."""
+    from forecast.plots.scores import render_score_curves
+    from forecast.variables import UNITS
+
+    run = ForecastRun.objects.get(pk=run_id)
+    media_root = Path(settings.MEDIA_ROOT)
+    plots = {}
+    for variable, level, label in selectors.HEADLINE_FIELDS:
+        curves = selectors.run_score_curves(run=run, variable=variable, level=level)
+        if not any(curves["rmse"].values()):
+            continue
+        name = f"{variable}@{level}"
+        level_text = f" {level} hPa" if level else ""
+        path = render_score_curves(
+            curves,
+            title=f"{variable.replace('_', ' ')}{level_text} ({label}), global — run {run_id}, "
+            f"init {run.init_time:%Y-%m-%d %H}Z",
+            path=plots_dir(run_id) / f"scores_{variable}_{level}.png",
+            units=UNITS.get(variable, "m s-1" if "wind" in variable else ""),
+            synthetic=synthetic,
+        )
+        plots[name] = str(path.relative_to(media_root))
+    services.verification_record_plots(run_id=run_id, plots=plots)
+    return plots
+
+
+def summary_dir() -> Path:
+    """`var/media/verification/`: history and scorecard plots across runs."""
+    return Path(settings.MEDIA_ROOT) / "verification"
+
+
+def render_summary_plots() -> list[str]:
+    """Verification history (headline fields, 24/72/120 h) and scorecards vs both baselines.
+
+    Returns:
+      The written files, relative to MEDIA_ROOT.
+    """
+    from forecast.plots.scores import render_history, render_scorecard
+    from forecast.variables import UNITS
+
+    media_root = Path(settings.MEDIA_ROOT)
+    synthetic = ForecastRun.objects.filter(synthetic=True, verification__isnull=False).exists()
+    written = []
+    for variable, level, label in selectors.HEADLINE_FIELDS:
+        for metric in ("rmse", "acc"):
+            series = selectors.verification_history(variable=variable, level=level, metric=metric)
+            if not series:
+                continue
+            path = render_history(
+                series,
+                metric=metric,
+                title=f"{label}: {metric.upper()} at fixed leads, global",
+                path=summary_dir() / f"history_{variable}_{level}_{metric}.png",
+                units=UNITS.get(variable, ""),
+                synthetic=synthetic,
+            )
+            written.append(str(path.relative_to(media_root)))
+    for baseline in ("persistence", "climatology"):
+        card = selectors.scorecard(baseline=baseline)
+        if card:
+            path = render_scorecard(
+                card,
+                title=f"RMSE of the model vs {baseline} (% change), global, all verified runs",
+                path=summary_dir() / f"scorecard_{baseline}.png",
+                synthetic=synthetic,
+            )
+            written.append(str(path.relative_to(media_root)))
+    return written

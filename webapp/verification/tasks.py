@@ -1,0 +1,36 @@
+"""Celery tasks of verification (queue `cpu`): score a run, render the cross-run summary plots.
+
+Each takes ids, re-fetches and calls one function of `webapp.verification.execution`; both are
+idempotent (scores are upserted, plots overwritten atomically).
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(
+    bind=True,
+    name="webapp.verification.tasks.score_run_task",
+    queue="cpu",
+    acks_late=True,
+    reject_on_worker_lost=True,
+)
+def score_run_task(self, run_id: int) -> dict:
+    """Scores run `run_id` against `var/runs/<id>/truth.nc`; returns what was scored."""
+    from webapp.verification.execution import execute_scoring
+
+    return execute_scoring(run_id=run_id, task_id=self.request.id or "")
+
+
+@shared_task(
+    name="webapp.verification.tasks.render_summary_task",
+    queue="cpu",
+    acks_late=True,
+    reject_on_worker_lost=True,
+)
+def render_summary_task() -> list[str]:
+    """Renders the verification history and scorecard plots; returns their media paths."""
+    from webapp.verification.execution import render_summary_plots
+
+    return render_summary_plots()
