@@ -146,6 +146,13 @@ def _select_member(ds: xr.Dataset, member: int | None, origin: str) -> xr.Datase
 
 def _time_axis(ds: xr.Dataset, origin: str) -> xr.Dataset:
     """Make `time` the valid-time axis (NetCDF `valid_time`, cfgrib `time`+`step`)."""
+    if "expver" in ds.dims:
+        # Files spanning ERA5 and ERA5T may carry an `expver` axis, each time valid in one
+        # member only: merge them (first non-missing value wins).
+        parts = [ds.isel(expver=i, drop=True) for i in range(ds.sizes["expver"])]
+        ds = parts[0]
+        for part in parts[1:]:
+            ds = ds.combine_first(part)
     if "valid_time" in ds.dims:
         ds = ds.drop_vars([c for c in ("time", "step") if c in ds.coords and c not in ds.dims])
         return ds.rename({"valid_time": "time"})

@@ -45,7 +45,7 @@ class Problem:
     """One thing wrong with an input dataset.
 
     Attributes:
-        kind: `missing_variable`, `levels`, `grid`, `latitude_order`, `time`, `nan`,
+        kind: `missing_variable`, `levels`, `grid`, `latitude_order`, `time`, `units`, `nan`,
             `magnitude`, `negative`.
         message: what is wrong, naming the variable, level, time or value.
         variable: the variable at fault, if one.
@@ -126,6 +126,7 @@ def find_problems(
     problems += _grid_problems(ds, grid_deg)
     problems += _time_problems(ds, min_frames)
     present = [n for n in wanted if n in ds.data_vars]
+    problems += _unit_problems(ds, present)
     problems += _nan_problems(ds, present)
     if stats is not None and not any(p.kind in ("levels", "nan") for p in problems):
         problems += _magnitude_problems(ds, present, levels, _as_stats(stats, levels))
@@ -275,6 +276,26 @@ def _time_problems(ds: xr.Dataset, min_frames: int) -> list[Problem]:
             )
         ]
     return []
+
+
+def _unit_problems(ds: xr.Dataset, names: Sequence[str]) -> list[Problem]:
+    """Declared units that differ from ERA5's (spelling variants like `m**2 s**-2` agree)."""
+    problems = []
+    for name in names:
+        declared = ds[name].attrs.get("units")
+        expected = V.UNITS.get(name)
+        if declared is None or expected is None:
+            continue
+        if _canonical_unit(str(declared)) != _canonical_unit(expected):
+            problems.append(
+                Problem("units", f"{name} is in {declared!r}; the model needs {expected!r}", name)
+            )
+    return problems
+
+
+def _canonical_unit(unit: str) -> str:
+    unit = unit.replace("**", "").replace("^", "").replace(" ", "").replace("(0-1)", "1")
+    return {"dimensionless": "1", "": "1", "~": "1"}.get(unit, unit)
 
 
 def _nan_problems(ds: xr.Dataset, names: Sequence[str]) -> list[Problem]:

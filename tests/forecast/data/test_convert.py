@@ -250,3 +250,19 @@ def test_grib_accumulations_on_forecast_axes_become_valid_times():
     assert ds["total_precipitation"].dims == ("time", "lat", "lon")
     # 2026-11-15T19 is base 18 UTC + 1 h: values[1, 0], flipped to ascending latitude.
     np.testing.assert_array_equal(ds["total_precipitation"].values[3], values[1, 0][::-1])
+
+
+def test_an_expver_axis_spanning_era5_and_era5t_is_merged():
+    values = np.array([[[1.0]], [[np.nan]]], dtype=np.float32)  # time 0 in ERA5
+    era5t = np.array([[[np.nan]], [[2.0]]], dtype=np.float32)  # time 1 in ERA5T
+    raw = xr.Dataset(
+        {"t2m": (("expver", "valid_time", "latitude", "longitude"), np.stack([values, era5t]))},
+        coords={
+            "expver": ["0001", "0005"],
+            "valid_time": np.array(["2026-11-15T00", "2026-11-15T06"], dtype="datetime64[ns]"),
+            "latitude": [0.0],
+            "longitude": [0.0],
+        },
+    )
+    ds = convert.to_model_layout(raw)
+    assert ds["2m_temperature"].values.ravel().tolist() == [1.0, 2.0]

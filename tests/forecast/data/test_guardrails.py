@@ -98,6 +98,16 @@ def test_geopotential_height_instead_of_geopotential_is_caught_per_level(good, w
     assert {100, 500, 850} <= levels
 
 
+def test_declared_units_must_be_era5s(good):
+    celsius = good.copy()
+    celsius["2m_temperature"] = celsius["2m_temperature"].assign_attrs(units="degC")
+    (message,) = _messages(celsius)
+    assert message == "2m_temperature is in 'degC'; the model needs 'K'"
+    spelled = good.copy()
+    spelled["geopotential"] = spelled["geopotential"].assign_attrs(units="m**2 s**-2")
+    assert _messages(spelled) == []
+
+
 def test_one_absurd_value_is_caught(good, world_stats):
     spike = good.copy(deep=True)
     spike["10m_u_component_of_wind"][0, 5, 5] = 1.0e4
