@@ -38,7 +38,7 @@ NO_COASTLINES_NOTE = "Coastlines unavailable: Natural Earth shapes not installed
 # Grids narrower than this (degrees of longitude) get the 10m coastline, wider ones 110m.
 _FINE_COASTLINE_SPAN = 60.0
 # About this many wind arrows across the map.
-_ARROWS_ACROSS = 40
+_ARROWS_ACROSS = 30
 _ARROW_REFERENCE = 20.0  # m/s, the quiver key
 
 
@@ -53,8 +53,8 @@ def _ensure_cartopy_configured() -> None:
         natural_earth.configure_cartopy()
 
 
-def _grid(lat: np.ndarray, lon: np.ndarray) -> tuple[ccrs.PlateCarree, np.ndarray, bool]:
-    """Map CRS, longitudes relative to its centre (sorted order), and whether the grid is global."""
+def _grid(lat: np.ndarray, lon: np.ndarray) -> tuple[ccrs.PlateCarree, np.ndarray, bool, float]:
+    """Map CRS, longitudes relative to its centre, whether the grid is global, the centre."""
     lon = np.asarray(lon, dtype=np.float64) % 360.0
     if lon.size < 2 or lat.size < 2:
         raise InvalidInputError(f"grid too small to map: {lat.size} lat × {lon.size} lon")
@@ -71,7 +71,7 @@ def _grid(lat: np.ndarray, lon: np.ndarray) -> tuple[ccrs.PlateCarree, np.ndarra
         else:
             centre = float((lon.min() + lon.max()) / 2)
     relative = (lon - centre + 180.0) % 360.0 - 180.0
-    return ccrs.PlateCarree(central_longitude=centre), relative, is_global
+    return ccrs.PlateCarree(central_longitude=centre), relative, is_global, centre
 
 
 def _edges(centres: np.ndarray, low: float, high: float) -> np.ndarray:
@@ -132,7 +132,7 @@ class MapCanvas:
         lat = np.asarray(lat, dtype=np.float64)
         self.style = style
         self.error = error
-        self.crs, rel_lon, self.is_global = _grid(lat, lon)
+        self.crs, rel_lon, self.is_global, self.central_longitude = _grid(lat, lon)
         self._lon_order = np.argsort(rel_lon)
         self._lat_order = np.argsort(lat)
         self.lat = lat[self._lat_order]
@@ -206,9 +206,9 @@ class MapCanvas:
             limit = style.error_limit
             bounds = np.linspace(-limit, limit, 17)
             return cmap, colors.BoundaryNorm(bounds, cmap.N, extend="both")
-        cmap = matplotlib.colormaps[style.cmap].copy()
+        cmap = matplotlib.colormaps[style.cmap]
         if style.under_color:
-            cmap.set_under(style.under_color)
+            cmap = cmap.with_extremes(under=style.under_color)
         if not style.bounds:
             return cmap, None  # unknown variable: autoscale per frame
         extend = "max" if style.under_color else "both"
@@ -305,9 +305,9 @@ class MapCanvas:
                 u[sel],
                 v[sel],
                 transform=self.crs,
-                scale=_ARROW_REFERENCE * _ARROWS_ACROSS,
+                scale=_ARROW_REFERENCE * 25,  # a 20 m/s arrow spans 1/25 of the map
                 scale_units="width",
-                width=0.0015,
+                width=0.002,
                 color="0.15",
                 zorder=4,
             )
@@ -457,7 +457,8 @@ def render_error_map(
     """
     _, _, lat, lon = _field_info(forecast)
     _field_info(truth)
-    if not (np.allclose(truth["lat"], lat) and np.allclose(truth["lon"], lon)):
+    same_shape = truth["lat"].shape == lat.shape and truth["lon"].shape == lon.shape
+    if not (same_shape and np.allclose(truth["lat"], lat) and np.allclose(truth["lon"], lon)):
         raise InvalidInputError(f"truth for {forecast.name!r} is not on the forecast's grid")
     style = _resolve_style(forecast, style, None)
     init_time = init_time or forecast.attrs.get("init_time")

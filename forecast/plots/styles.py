@@ -53,7 +53,7 @@ def _steps(start: float, stop: float, step: float) -> tuple[float, ...]:
     return tuple(float(v) for v in np.arange(start, stop + step / 2, step))
 
 
-# Keyed by (variable, level); level None for surface variables. "10m_wind_speed" is derived
+# Keyed by (variable, level); level None for surface variables. "10m_wind" is derived
 # from the u/v components by the product renderer.
 STYLES: dict[tuple[str, int | None], FieldStyle] = {
     ("2m_temperature", None): FieldStyle(
@@ -73,7 +73,7 @@ STYLES: dict[tuple[str, int | None], FieldStyle] = {
         error_limit=12.0,
         contour_interval=4.0,
     ),
-    ("10m_wind_speed", None): FieldStyle(
+    ("10m_wind", None): FieldStyle(
         label="10 m wind",
         units="m/s",
         cmap="YlGnBu",
@@ -114,7 +114,7 @@ def style_for(variable: str, level: int | None = None, *, units: str | None = No
     """The presentation of `variable` (at `level`), or a plain one for unknown variables.
 
     Args:
-        variable: ERA5 long name (or "10m_wind_speed").
+        variable: ERA5 long name (or "10m_wind").
         level: pressure level in hPa for atmospheric variables, None for surface ones.
         units: archive units, shown for variables without a style.
     """

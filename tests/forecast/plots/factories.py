@@ -67,7 +67,10 @@ def make_forecast(
     z_heights = {500: 5600.0, 850: 1450.0}
     t_levels = {500: 255.0, 850: 282.0}
     z = np.stack(
-        [f32(G * (z_heights.get(lv, 3000.0) - 350 * np.sin(la) ** 2 + 120 * wave)) for lv in levels],
+        [
+            f32(G * (z_heights.get(lv, 3000.0) - 350 * np.sin(la) ** 2 + 120 * wave))
+            for lv in levels
+        ],
         axis=1,
     )
     tt = np.stack(

@@ -1,0 +1,174 @@
+"""render_forecast_products: every main product at every lead, error maps only where truth is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from forecast.errors import InvalidInputError
+from forecast.plots import maps
+from forecast.plots.products import (
+    MAIN_PRODUCTS,
+    Product,
+    product_filename,
+    render_forecast_products,
+)
+from tests.forecast.plots.factories import make_forecast
+
+SIZE = (int(maps.FIGSIZE[0] * maps.DPI), int(maps.FIGSIZE[1] * maps.DPI))
+
+
+def _check_pngs(out_dir: Path, products: list[Product]) -> None:
+    for product in products:
+        assert not product.path.is_absolute()
+        with Image.open(out_dir / product.path) as image:
+            image.verify()
+        with Image.open(out_dir / product.path) as image:
+            assert image.format == "PNG" and image.size == SIZE
+    assert len({p.path for p in products}) == len(products)
+    assert not list(out_dir.glob(".*"))  # no temporary files left behind
+
+
+def test_all_products_every_lead_and_error_maps_where_truth_exists(
+    offline_cartopy: Path, tmp_path: Path
+) -> None:
+    forecast = make_forecast(steps=3, resolution=10.0)
+    # Truth holds the first two valid times only (the third is in the future).
+    truth = make_forecast(steps=2, resolution=10.0, shift=0.4, seed=1)
+    products = render_forecast_products(forecast, tmp_path, truth=truth, workers=1)
+
+    maps_ = [p for p in products if p.kind == "map"]
+    errors = [p for p in products if p.kind == "error_map"]
+    assert {(p.variable, p.level) for p in maps_} == set(MAIN_PRODUCTS)
+    assert sorted({p.lead_hours for p in maps_}) == [6, 12, 18]
+    assert len(maps_) == len(MAIN_PRODUCTS) * 3
+    assert len(errors) == len(MAIN_PRODUCTS) * 2
+    assert {p.lead_hours for p in errors} == {6, 12}
+    assert products[: len(maps_)] == maps_  # maps first
+    assert (
+        Product("map", "geopotential", 500, 12, Path("map_geopotential_500hPa_012h.png"))
+        in products
+    )
+    assert product_filename("error_map", "10m_wind", None, 6) == "error_map_10m_wind_006h.png"
+    _check_pngs(tmp_path, products)
+
+
+def test_no_truth_no_error_maps(offline_cartopy: Path, tmp_path: Path) -> None:
+    forecast = make_forecast(steps=2, resolution=10.0)
+    products = render_forecast_products(
+        forecast, tmp_path, variables=[("2m_temperature", None)], workers=1
+    )
+    assert [p.kind for p in products] == ["map", "map"]
+    # Truth at other valid times only: still no error maps.
+    truth = make_forecast(steps=2, resolution=10.0, init_time="2026-11-20T00:00:00")
+    products = render_forecast_products(
+        forecast, tmp_path / "b", truth=truth, variables=[("2m_temperature", None)], workers=1
+    )
+    assert all(p.kind == "map" for p in products)
+
+
+def test_truth_lacking_a_variable_skips_only_its_error_maps(
+    offline_cartopy: Path, tmp_path: Path
+) -> None:
+    forecast = make_forecast(steps=1, resolution=10.0)
+    truth = make_forecast(steps=1, resolution=10.0).drop_vars("total_precipitation_6hr")
+    variables = [("2m_temperature", None), ("total_precipitation_6hr", None)]
+    products = render_forecast_products(
+        forecast, tmp_path, truth=truth, variables=variables, workers=1
+    )
+    assert {(p.kind, p.variable) for p in products} == {
+        ("map", "2m_temperature"),
+        ("map", "total_precipitation_6hr"),
+        ("error_map", "2m_temperature"),
+    }
+
+
+def test_selected_leads(offline_cartopy: Path, tmp_path: Path) -> None:
+    forecast = make_forecast(steps=4, resolution=10.0)
+    products = render_forecast_products(
+        forecast, tmp_path, variables=[("temperature", 850)], leads=[6, 24], workers=1
+    )
+    assert [p.lead_hours for p in products] == [6, 24]
+    with pytest.raises(InvalidInputError, match=r"\[30\]"):
+        render_forecast_products(forecast, tmp_path, leads=[30], workers=1)
+
+
+def test_synthetic_label_on_products(
+    offline_cartopy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[list[str]] = []
+    original = maps.MapCanvas.save
+
+    def spy(self, path):
+        seen.append(self.texts())
+        return original(self, path)
+
+    monkeypatch.setattr(maps.MapCanvas, "save", spy)
+    for synthetic in (1, 0):
+        seen.clear()
+        forecast = make_forecast(steps=1, resolution=10.0, synthetic=synthetic)
+        render_forecast_products(
+            forecast, tmp_path / str(synthetic), variables=[("2m_temperature", None)], workers=1
+        )
+        assert seen and all((maps.SYNTHETIC_LABEL in texts) == bool(synthetic) for texts in seen)
+        caption = next(t for t in seen[0] if t.startswith("Init"))
+        assert "T+006 h" in caption and "Valid Mon 16 Nov 2026 06 UTC" in caption
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda ds: ds.drop_vars("10m_v_component_of_wind"), "10m_v_component_of_wind"),
+        (lambda ds: ds.sel(level=[850]), "geopotential at 500 hPa"),
+        (lambda ds: ds.drop_attrs(), "init_time"),
+        (lambda ds: ds.isel(lat=0, drop=True), "lat"),
+    ],
+)
+def test_bad_forecasts_are_named(offline_cartopy: Path, tmp_path: Path, mutate, message) -> None:
+    forecast = mutate(make_forecast(steps=1, resolution=10.0))
+    with pytest.raises(InvalidInputError, match=message):
+        render_forecast_products(forecast, tmp_path / "out", workers=1)
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_truth_on_another_grid_is_rejected(offline_cartopy: Path, tmp_path: Path) -> None:
+    forecast = make_forecast(steps=1, resolution=10.0)
+    truth = make_forecast(steps=1, resolution=5.0)
+    with pytest.raises(InvalidInputError, match="grid"):
+        render_forecast_products(forecast, tmp_path, truth=truth, workers=1)
+
+
+def test_process_pool_gives_the_same_products(offline_cartopy: Path, tmp_path: Path) -> None:
+    forecast = make_forecast(steps=2, resolution=10.0)
+    truth = make_forecast(steps=1, resolution=10.0, shift=0.2)
+    variables = [("2m_temperature", None), ("10m_wind", None)]
+    serial = render_forecast_products(
+        forecast, tmp_path / "a", truth=truth, variables=variables, workers=1
+    )
+    pooled = render_forecast_products(
+        forecast, tmp_path / "b", truth=truth, variables=variables, workers=2
+    )
+    assert serial == pooled
+    _check_pngs(tmp_path / "b", pooled)
+    a = np.asarray(Image.open(tmp_path / "a" / serial[0].path).convert("RGB"))
+    b = np.asarray(Image.open(tmp_path / "b" / pooled[0].path).convert("RGB"))
+    assert (a != b).any(axis=-1).mean() < 0.01  # same picture from the worker process
+
+
+def test_synthetic_world_persistence_run(offline_cartopy: Path, tmp_path: Path) -> None:
+    synthetic = pytest.importorskip("forecast.data.synthetic")
+    from forecast.predictor import PersistencePredictor
+
+    init = pd.Timestamp("2026-11-16T00:00")
+    kwargs = {"grid_deg": 10.0, "levels": (500, 850)}
+    inputs = synthetic.synthetic_era5([init - pd.Timedelta(hours=6), init], **kwargs)
+    forecast = PersistencePredictor().forecast(inputs, steps=2)
+    truth = synthetic.synthetic_era5(forecast["time"].values[:1], **kwargs)
+    products = render_forecast_products(forecast, tmp_path, truth=truth, workers=1)
+    assert sum(p.kind == "map" for p in products) == 12
+    assert sum(p.kind == "error_map" for p in products) == 6
+    _check_pngs(tmp_path, products)
