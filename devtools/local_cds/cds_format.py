@@ -5,7 +5,7 @@ NetCDF like the CDS's post-2024 converter: dims `valid_time` (int64 seconds sinc
 west…east inclusive for an area); scalar `number`, per-time `expver`; CDS short names; hourly
 accumulations (`tp` in m, `tisr` in J m⁻²) valid at the end of their hour. A request mixing
 instantaneous and accumulated fields comes back as a zip of one NetCDF per step type, as the
-CDS does.
+CDS does. `data_format: grib` gives GRIB1 encoded with eccodes (16-bit packing, as ERA5).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from forecast.data import lexicon
@@ -183,6 +184,67 @@ def to_netcdf_bytes(ds: xr.Dataset) -> bytes:
         return path.read_bytes()
 
 
+# ECMWF GRIB1 parameter ids (table 128) of the short names the local CDS serves.
+_PARAM_IDS = {
+    "t": 130, "z": 129, "u": 131, "v": 132, "w": 135, "q": 133, "t2m": 167, "msl": 151,
+    "u10": 165, "v10": 166, "tp": 228, "tisr": 212, "lsm": 172,
+}  # fmt: skip
+# ERA5's packing precision.
+_GRIB_BITS = 16
+
+
+def to_grib_bytes(ds: xr.Dataset, accumulated: set[str]) -> bytes:
+    """GRIB1 messages (one per time, variable and level) of a CDS-layout dataset.
+
+    Accumulations are encoded as the hour before their valid time with step range 0-1, so
+    cfgrib's `valid_time` is the end of the hour, as for ERA5's hourly accumulations.
+    """
+    import eccodes
+
+    lat, lon = ds["latitude"].values, ds["longitude"].values
+    grid = {
+        "latitudeOfFirstGridPointInDegrees": float(lat[0]),
+        "latitudeOfLastGridPointInDegrees": float(lat[-1]),
+        "longitudeOfFirstGridPointInDegrees": float(lon[0]),
+        "longitudeOfLastGridPointInDegrees": float(lon[-1]),
+        "iDirectionIncrementInDegrees": float(abs(lon[1] - lon[0])) if lon.size > 1 else 1.0,
+        "jDirectionIncrementInDegrees": float(abs(lat[1] - lat[0])) if lat.size > 1 else 1.0,
+    }
+    out = io.BytesIO()
+    for name in ds.data_vars:
+        field = ds[name]
+        levels = field["pressure_level"].values if "pressure_level" in field.dims else [None]
+        for i, time in enumerate(field["valid_time"].values):
+            for j, level in enumerate(levels):
+                values = field.isel(valid_time=i)
+                if level is not None:
+                    values = values.isel(pressure_level=j)
+                sample = "regular_ll_pl_grib1" if level is not None else "regular_ll_sfc_grib1"
+                handle = eccodes.codes_grib_new_from_samples(sample)
+                try:
+                    eccodes.codes_set(handle, "centre", "ecmf")
+                    eccodes.codes_set_long(handle, "Ni", lon.size)
+                    eccodes.codes_set_long(handle, "Nj", lat.size)
+                    for key, value in grid.items():
+                        eccodes.codes_set_double(handle, key, value)
+                    eccodes.codes_set_long(handle, "paramId", _PARAM_IDS[str(name)])
+                    if level is not None:
+                        eccodes.codes_set_long(handle, "level", int(level))
+                    when = pd.Timestamp(time)
+                    if name in accumulated:
+                        when -= pd.Timedelta(hours=1)
+                        eccodes.codes_set(handle, "stepType", "accum")
+                        eccodes.codes_set(handle, "stepRange", "0-1")
+                    eccodes.codes_set_long(handle, "dataDate", int(when.strftime("%Y%m%d")))
+                    eccodes.codes_set_long(handle, "dataTime", int(when.strftime("%H%M")))
+                    eccodes.codes_set_long(handle, "bitsPerValue", _GRIB_BITS)
+                    eccodes.codes_set_values(handle, values.values.astype(np.float64).ravel())
+                    out.write(eccodes.codes_get_message(handle))
+                finally:
+                    eccodes.codes_release(handle)
+    return out.getvalue()
+
+
 def build_result(
     dataset: str, parsed: dict[str, Any], *, seed: int, era5t_after: dt.datetime
 ) -> tuple[bytes, str, str]:
@@ -194,10 +256,21 @@ def build_result(
         seed: synthetic world seed.
         era5t_after: times after this are preliminary ERA5T (`expver` "0005"), as on the CDS.
     """
-    if parsed["data_format"] == "grib":
-        raise InvalidInputError("the local CDS serves data_format 'netcdf' only")
     times = parsed["times"]
     expver = ["0005" if t > era5t_after else "0001" for t in times]
+    if parsed["data_format"] == "grib":  # one GRIB file whatever the step types
+        ds = cds_dataset(
+            dataset,
+            parsed["variables"],
+            times,
+            levels=parsed["levels"],
+            grid=parsed["grid"],
+            area=parsed["area"],
+            seed=seed,
+            expver=expver,
+        )
+        accumulated = {v.short_name for v in parsed["variables"] if v.accumulated}
+        return to_grib_bytes(ds, accumulated), "data.grib", "application/x-grib"
     groups = {
         "instant": [v for v in parsed["variables"] if not v.accumulated],
         "accum": [v for v in parsed["variables"] if v.accumulated],

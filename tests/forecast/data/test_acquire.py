@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 
@@ -149,3 +150,28 @@ def test_bad_arguments_are_clear(tmp_path):
         acquire_inputs(INIT, levels=13, cache_dir=tmp_path, source="ftp")
     with pytest.raises(InvalidInputError, match="on the hour"):
         acquire_inputs(INIT.replace(minute=30), cache_dir=tmp_path, source="synthetic")
+
+
+@pytest.mark.network
+def test_grib_from_the_cds_converts_like_netcdf(make_client, local_cds, tmp_path):
+    kwargs = dict(levels=(500, 850), grid_deg=GRID, cache_dir=tmp_path / "cache")
+    grib = from_example_batch(
+        xr.load_dataset(
+            acquire_inputs(
+                INIT, output=tmp_path / "g.nc", client=make_client(), data_format="grib", **kwargs
+            )
+        )
+    )
+    assert list((tmp_path / "cache").rglob("*.grib"))
+    netcdf = from_example_batch(
+        xr.load_dataset(
+            acquire_inputs(INIT, output=tmp_path / "n.nc", client=make_client(), **kwargs)
+        )
+    )
+    check_task_inputs(grib, dataclasses.replace(TASK_13, pressure_levels=(500, 850)), grid_deg=GRID)
+    for name in netcdf.data_vars:
+        spread = float(netcdf[name].max() - netcdf[name].min())
+        # 16-bit packing: error below range / 2^16 (two fields summed for precipitation).
+        np.testing.assert_allclose(
+            grib[name], netcdf[name], atol=6 * spread / 2**16 + 1e-12, err_msg=name
+        )
