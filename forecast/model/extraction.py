@@ -106,10 +106,11 @@ def extract_inputs_and_forcings_at_init(
     dataset = _prepare(batch, task_config)
     inputs = _subset(_input_window(dataset, task_config), task_config.input_variables, "input")
     _check_finite(inputs, "input")
-    target_times = init + STEP * np.arange(1, steps + 1)
+    leads = pd.to_timedelta(np.arange(1, steps + 1) * 6, unit="h")
+    target_times = init + leads
     future = xr.Dataset(
         coords={
-            "time": (STEP * np.arange(1, steps + 1)).to_numpy(),
+            "time": leads.to_numpy(),
             "datetime": (("batch", "time"), target_times.to_numpy()[None]),
             "lat": batch["lat"],
             "lon": batch["lon"],

@@ -36,6 +36,7 @@ import haiku as hk
 import jax
 import numpy as np
 import xarray as xr
+from jax.experimental.compilation_cache import compilation_cache
 
 from forecast import variables
 from forecast.errors import CheckpointError, InvalidInputError
@@ -66,7 +67,10 @@ def enable_compilation_cache(cache_dir: str | Path | None = None) -> Path:
     """Turns on JAX's persistent compilation cache (idempotent) and returns its directory."""
     path = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     path.mkdir(parents=True, exist_ok=True)
-    jax.config.update("jax_compilation_cache_dir", str(path))
+    if jax.config.jax_compilation_cache_dir != str(path):
+        jax.config.update("jax_compilation_cache_dir", str(path))
+        # JAX opens the cache once per process: re-open it if the directory changed.
+        compilation_cache.reset_cache()
     # Cache every compile: the step is compiled once per process, and even small models pay
     # seconds of compile time that a daily job should not repeat.
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
