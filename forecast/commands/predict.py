@@ -66,4 +66,6 @@ def _open_input(path: Path) -> xr.Dataset:
     try:
         return xr.load_dataset(path)
     except (OSError, ValueError, RuntimeError) as exc:
-        raise InvalidInputError(f"cannot read input file {path}: {exc}") from exc
+        # xarray's messages span several lines (engine hints); the first one says it.
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InvalidInputError(f"cannot read input file {path}: {reason}") from exc
