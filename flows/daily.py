@@ -110,7 +110,10 @@ def validate_inputs(run_id: int, path: str) -> None:
     """Checks the inputs (guardrails); raises InvalidInputError naming the culprit."""
     run = ForecastRun.objects.get(pk=run_id)
     services.run_set_stage(run_id=run_id, stage="validate")
-    inputs.validate_inputs(Path(path), init_time=run.init_time, grid_deg=run.grid_deg)
+    checked = inputs.validate_inputs(
+        Path(path), levels=run.levels, grid_deg=run.grid_deg, stats_dir=settings.GCF_STATS_DIR
+    )
+    services.run_record_lineage(run_id=run_id, guardrails=checked)
 
 
 def _wait(result, *, run_id: int, timeout_s: float, what: str):

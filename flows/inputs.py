@@ -1,41 +1,28 @@
-"""Adapter from the flows to the data layer: init-time resolution, acquisition, validation.
-
-Uses `forecast.data.acquire` when it is installed; until then a minimal synthetic-only path (`synthetic_era5` + `to_example_batch`) and basic checks stand
-in, and log that they do.
-"""
+"""Adapter from the flows to the data layer: init-time resolution, acquisition, guardrails."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-import hashlib
-import importlib.util
-import logging
-import os
-import tempfile
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import xarray as xr
 
 from forecast import variables
-from forecast.errors import DataUnavailableError, InvalidInputError
+from forecast.data import acquire, guardrails
+from forecast.errors import InvalidInputError
+from forecast.model.config import TASK
 
-logger = logging.getLogger(__name__)
-
-
-def _has(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
+STATS_FILES = ("mean_by_level.nc", "stddev_by_level.nc", "diffs_stddev_by_level.nc")
 
 
 def resolve_init_time(init_time: str | None, *, source: str) -> dt.datetime:
-    """The cycle's init time (aware UTC): `init_time` if given, else the latest one available."""
+    """The cycle's init time (aware UTC): `init_time` if given, else the latest available."""
     if init_time:
         resolved = pd.Timestamp(init_time)
     else:
-        # The synthetic world exists for any time: the latest 6-hourly cycle.
-        resolved = pd.Timestamp.now(tz="UTC").floor("6h")
-    resolved = pd.Timestamp(resolved)
+        resolved = pd.Timestamp(acquire.resolve_init_time(source))
     resolved = (
         resolved.tz_localize("UTC") if resolved.tzinfo is None else resolved.tz_convert("UTC")
     )
@@ -48,54 +35,56 @@ def acquire_inputs(
     init_time: dt.datetime, *, levels: int, grid_deg: float, cache_dir: Path, source: str
 ) -> Path:
     """The example-batch NetCDF holding the two input frames (T−6 h, T) and statics."""
-    level_values = tuple(variables.PRESSURE_LEVELS[levels])
-    naive = init_time.replace(tzinfo=None)
-    if _has("forecast.data.acquire"):
-        from forecast.data import acquire
-
-        return Path(
-            acquire.acquire_inputs(
-                naive, levels=level_values, grid_deg=grid_deg, cache_dir=cache_dir, source=source
-            )
+    return Path(
+        acquire.acquire_inputs(
+            init_time.astimezone(dt.UTC).replace(tzinfo=None),
+            levels=levels,
+            grid_deg=grid_deg,
+            cache_dir=cache_dir,
+            source=source,
         )
-    if source != "synthetic":
-        raise DataUnavailableError("CDS acquisition (forecast.data.acquire) is not installed yet")
-    logger.warning("forecast.data.acquire missing: using the flows' synthetic stand-in")
-    from forecast.data.layout import to_example_batch
-    from forecast.data.synthetic import synthetic_era5
-
-    key = hashlib.sha256(f"{naive.isoformat()}|{levels}|{grid_deg}".encode()).hexdigest()[:16]
-    path = Path(cache_dir) / "synthetic" / f"inputs-{naive:%Y%m%dT%H}-{key}.nc"
-    if not path.exists():
-        times = [naive - dt.timedelta(hours=6), naive]
-        dataset = to_example_batch(synthetic_era5(times, grid_deg=grid_deg, levels=level_values))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        os.close(handle)
-        dataset.to_netcdf(tmp)
-        os.replace(tmp, path)
-    return path
+    )
 
 
-def validate_inputs(path: Path, *, init_time: dt.datetime, grid_deg: float) -> None:
-    """Raises InvalidInputError naming the culprit when the inputs cannot be forecast from."""
-    from forecast.data.layout import from_example_batch
+def _stats_dir(stats_dir: Path | None) -> Path | None:
+    if stats_dir and all((Path(stats_dir) / name).is_file() for name in STATS_FILES):
+        return Path(stats_dir)
+    return None
 
+
+def validate_inputs(
+    path: Path, *, levels: int, grid_deg: float, stats_dir: Path | None = None
+) -> dict:
+    """Runs the guardrails on the inputs file.
+
+    Args:
+      path: the example-batch NetCDF.
+      levels: number of pressure levels of the run (13, 25 or 37).
+      grid_deg: the run's grid spacing.
+      stats_dir: normalisation statistics for the magnitude checks (skipped when absent).
+
+    Returns:
+      What was checked, for the run's lineage.
+
+    Raises:
+      InvalidInputError: listing every problem (missing variable, NaN, wrong grid, ...).
+    """
     if not Path(path).is_file():
         raise InvalidInputError(f"input file {path} does not exist")
     try:
-        with xr.open_dataset(path) as raw:
-            data = from_example_batch(raw.load())
+        dataset = xr.load_dataset(path)
     except (OSError, ValueError) as exc:
         raise InvalidInputError(f"input file {path} is unreadable: {exc}") from exc
-    last = pd.Timestamp(data["time"].values[-1])
-    if last != pd.Timestamp(init_time.replace(tzinfo=None)):
-        raise InvalidInputError(f"{path}: last input time {last} is not the init time {init_time}")
-    for name in variables.TARGET_SURFACE_VARS + variables.TARGET_ATMOSPHERIC_VARS:
-        if name not in data:
-            raise InvalidInputError(f"{path}: variable {name!r} is missing")
-        if not np.isfinite(data[name].values).all():
-            raise InvalidInputError(f"{path}: variable {name!r} has NaN or infinite values")
-    spacing = float(abs(data["lat"].values[1] - data["lat"].values[0]))
-    if not np.isclose(spacing, grid_deg):
-        raise InvalidInputError(f"{path}: grid spacing {spacing}° is not the run's {grid_deg}°")
+    stats = _stats_dir(stats_dir)
+    report = guardrails.check_inputs(
+        dataset,
+        input_variables=TASK.input_variables,
+        pressure_levels=variables.PRESSURE_LEVELS[levels],
+        grid_deg=grid_deg,
+        stats=stats,
+    )
+    return {
+        key: value
+        for key, value in dataclasses.asdict(report).items()
+        if key in ("variables_checked", "levels", "grid_deg", "magnitudes_checked")
+    } | {"stats_dir": str(stats) if stats else None}

@@ -122,7 +122,8 @@ def test_invalid_inputs_quarantine_the_run(cycle, predictor, monkeypatch, tmp_pa
         daily_forecast(init_time=INIT)
     run = _only_run()
     assert run.status == Status.QUARANTINED and run.quarantined_at
-    assert run.error_type == "InvalidInputError" and "'temperature'" in run.error_message
+    assert run.error_type == "InvalidInputError"
+    assert "missing variable temperature" in run.error_message
     assert not execution.forecast_path(run.pk).exists()
     _assert_no_active_runs()
 

@@ -1,0 +1,117 @@
+"""The site in a real browser (Debian chromium via Playwright): run list, a run's maps, and an
+admin rerun that the real flow completes."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from flows.daily import daily_forecast
+from webapp.runs.models import ForecastRun, Product
+
+pytestmark = [pytest.mark.slow, pytest.mark.network]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+Status = ForecastRun.Status
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium is not installed (scripts/setup.sh installs it)")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an asyncio loop on this thread; the ORM calls the test makes
+    # between page actions are still plain synchronous code.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def _wait_finished(run_id: int, timeout: float) -> ForecastRun:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = ForecastRun.objects.get(pk=run_id)
+        if run.is_terminal:
+            return run
+        time.sleep(1)
+    raise TimeoutError(f"run {run_id} not finished after {timeout} s: {run.status} {run.stage}")
+
+
+def _assert_maps_loaded(page) -> None:
+    images = page.locator(".panel img")
+    assert images.count() >= 6
+    for index in range(images.count()):
+        image = images.nth(index)
+        image.scroll_into_view_if_needed()
+        page.wait_for_function(
+            "img => img.complete && img.naturalWidth > 0", arg=image.element_handle()
+        )
+
+
+def test_run_pages_and_admin_rerun(cycle, browser, live_server, django_user_model, settings):
+    settings.GCF_PREDICTOR = "persistence"
+    original_id = daily_forecast(init_time="2026-11-16T00:00:00")
+    django_user_model.objects.create_superuser("admin", "admin@example.org", "s3cret-pass")
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+
+    # Run list → the run's page with its maps.
+    page.goto(live_server.url + "/")
+    row = page.locator("#runs tbody tr").first
+    assert "Succeeded" in row.inner_text() and "SYNTHETIC" in row.inner_text()
+    row.locator(f"a:has-text('#{original_id}')").click()
+    page.wait_for_url(f"**/runs/{original_id}/")
+    assert "SYNTHETIC DATA" in page.locator("#synthetic-banner").inner_text()
+    _assert_maps_loaded(page)
+    panel = page.locator(".panel").first
+    first_src = panel.locator("img").get_attribute("src")
+    panel.locator("input[type=range]").fill("1")
+    assert panel.locator("output").inner_text() == "+12 h"
+    assert panel.locator("img").get_attribute("src") != first_src
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "run_detail.png"), full_page=True)
+
+    # Admin: log in, select the run, "Rerun selected runs".
+    page.goto(live_server.url + "/admin/login/?next=/admin/runs/forecastrun/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", "s3cret-pass")
+    page.click("input[type=submit]")
+    page.wait_for_url("**/admin/runs/forecastrun/")
+    page.check(f"input[name=_selected_action][value='{original_id}']")
+    page.select_option("select[name=action]", "rerun_selected")
+    page.click("button[name=index]")
+    message = page.locator(".messagelist .success").inner_text()
+    assert "Started 1 rerun(s)" in message
+
+    rerun = ForecastRun.objects.get(rerun_of_id=original_id)
+    assert (
+        rerun.triggered_by == ForecastRun.Trigger.ADMIN
+        and rerun.triggered_by_user.username == "admin"
+    )
+    assert rerun.launched_via == ForecastRun.Launch.SUBPROCESS
+    connection.close()
+    rerun = _wait_finished(rerun.pk, timeout=240)
+    assert rerun.status == Status.SUCCEEDED, (rerun.error_type, rerun.error_message)
+    assert rerun.prefect_flow_run_id
+    assert (
+        Product.objects.filter(run=rerun).count()
+        == Product.objects.filter(run_id=original_id).count()
+    )
+
+    page.goto(live_server.url + f"/runs/{rerun.pk}/")
+    assert f"Rerun of run #{original_id}" in page.inner_text("main")
+    _assert_maps_loaded(page)
