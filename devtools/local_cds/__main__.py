@@ -27,6 +27,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--queue-seconds", type=float, default=0.0, help="time jobs stay queued")
     parser.add_argument("--run-seconds", type=float, default=0.0, help="time jobs stay running")
+    faults = parser.add_argument_group("misbehaviour (counts apply to the next N)")
+    faults.add_argument("--unavailable", type=int, default=0, help="answer N requests with 503")
+    faults.add_argument("--drop", type=int, default=0, help="drop N connections unanswered")
+    faults.add_argument("--reject", type=int, default=0, help="reject N jobs")
+    faults.add_argument("--fail", type=int, default=0, help="fail N jobs")
+    faults.add_argument("--truncate", type=int, default=0, help="cut N downloads half-way")
+    faults.add_argument("--no-ranges", action="store_true", help="ignore Range requests")
     parser.add_argument("--verbose", action="store_true", help="log every HTTP request")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO)
@@ -37,7 +44,16 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         latency=dt.timedelta(days=args.latency_days),
         available_until=until,
-        faults=Faults(queue_seconds=args.queue_seconds, run_seconds=args.run_seconds),
+        faults=Faults(
+            unavailable=args.unavailable,
+            drop=args.drop,
+            reject=args.reject,
+            fail=args.fail,
+            truncate=args.truncate,
+            ranges=not args.no_ranges,
+            queue_seconds=args.queue_seconds,
+            run_seconds=args.run_seconds,
+        ),
     )
     print(f"local CDS listening on {server.url}", flush=True)
     print(f"CDSAPI_URL={server.url} CDSAPI_KEY={server.key}", flush=True)

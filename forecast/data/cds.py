@@ -191,7 +191,9 @@ class CdsClient:
                     progress=False,
                     timeout=self.retry.timeout,
                     retry_max=self.retry.tries,
-                    sleep_max=self.retry.sleep_max,
+                    # cdsapi uses this as the constant retry wait of its start-up call too:
+                    # start short; the backoff below takes over for everything after.
+                    sleep_max=self.retry.sleep_min,
                     info_callback=lambda *a, **k: _log(logging.INFO, *a, **k),
                     warning_callback=lambda *a, **k: _log(logging.WARNING, *a, **k),
                     error_callback=lambda *a, **k: _log(logging.ERROR, *a, **k),
@@ -199,6 +201,7 @@ class CdsClient:
                 )
             # cdsapi passes a constant `retry_after`; multiurl also accepts (min, max, ratio),
             # which is exponential backoff. Set before the first retrieve call builds its API.
+            legacy.client.sleep_max = self.retry.sleep_max
             if self.retry.sleep_min < self.retry.sleep_max:
                 legacy.client.retry_after = (self.retry.sleep_min, self.retry.sleep_max, 2.0)
             else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -101,9 +102,12 @@ def test_faults_503_then_recovery(local_cds):
     assert requests.get(f"{local_cds.url}/catalogue/v1/messages", timeout=10).status_code == 200
 
 
-def test_command_line_prints_its_port_and_serves(tmp_path):
+@pytest.mark.slow
+def test_offline_demo_server_and_fetch_as_processes(tmp_path):
+    """`python -m devtools.local_cds` + `python -m forecast fetch --latest`, with faults."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "devtools.local_cds", "--port", "0"],
+        [sys.executable, "-m", "devtools.local_cds", "--port", "0"]
+        + ["--available-until", "2026-11-16T12:00", "--unavailable", "2", "--truncate", "1"],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -113,7 +117,22 @@ def test_command_line_prints_its_port_and_serves(tmp_path):
         line = proc.stdout.readline()
         assert line.startswith("local CDS listening on http://127.0.0.1:")
         url = line.split()[-1]
-        assert requests.get(f"{url}/catalogue/v1/messages", timeout=10).json() == {"messages": []}
+        key = proc.stdout.readline().split("CDSAPI_KEY=")[1].strip()
+        env = dict(os.environ, CDSAPI_URL=url, CDSAPI_KEY=key, PYTHONPATH=str(REPO))
+        out = tmp_path / "inputs.nc"
+        fetch = subprocess.run(
+            [sys.executable, "-m", "forecast", "fetch", "--latest", "--grid", "10"]
+            + ["--levels", "13", "--output", str(out), "--cache", str(tmp_path / "cache")],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert fetch.returncode == 0, fetch.stderr
+        assert "latest available init time: 2026-11-16T12:00Z" in fetch.stderr
+        assert "downloading" in fetch.stderr and "wrote" in fetch.stderr
+        assert out.is_file()
     finally:
         proc.terminate()
         proc.wait(10)
