@@ -1,0 +1,1 @@
+"""Commands: ensure_admin (demo credentials), backfill (missing cycles)."""
