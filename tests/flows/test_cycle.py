@@ -1,0 +1,53 @@
+"""Which predictor and data source a cycle runs with, and when it says it fell back."""
+
+from __future__ import annotations
+
+import pytest
+
+from flows import cycle
+
+
+def test_configured_predictor_wins(settings):
+    settings.GCF_PREDICTOR = "/models/graphcast.npz"
+    assert cycle.choose_predictor() == ("/models/graphcast.npz", "")
+
+
+def test_demo_checkpoint_is_used_when_present(settings, tmp_path):
+    checkpoint = tmp_path / "checkpoint.npz"
+    checkpoint.write_bytes(b"x")
+    settings.GCF_PREDICTOR = ""
+    settings.GCF_DEMO_CHECKPOINT = checkpoint
+    assert cycle.choose_predictor() == (str(checkpoint), "")
+
+
+def test_missing_demo_checkpoint_falls_back_to_persistence_and_says_so(settings, tmp_path, caplog):
+    settings.GCF_PREDICTOR = ""
+    settings.GCF_DEMO_CHECKPOINT = tmp_path / "absent.npz"
+    spec, note = cycle.choose_predictor()
+    assert spec == "persistence"
+    assert "fallback" in note and "absent.npz" in note
+    assert "fallback" in caplog.text
+
+
+def test_no_cds_credentials_means_synthetic(settings, monkeypatch, tmp_path):
+    settings.GCF_DATA_SOURCE = ""
+    for name in ("CDSAPI_URL", "CDSAPI_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CDSAPI_RC", str(tmp_path / "no-such-rc"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert cycle.choose_data_source() == "synthetic"
+
+
+def test_bad_data_source_is_named(settings):
+    settings.GCF_DATA_SOURCE = "ftp"
+    with pytest.raises(ValueError, match="GCF_DATA_SOURCE='ftp'"):
+        cycle.choose_data_source()
+
+
+def test_cycle_config_reads_settings(settings):
+    settings.GCF_PREDICTOR = "persistence"
+    settings.GCF_DATA_SOURCE = "synthetic"
+    settings.GCF_GRID_DEG, settings.GCF_LEVELS, settings.GCF_STEPS = 5.0, 13, 3
+    config = cycle.cycle_config()
+    assert (config.grid_deg, config.levels, config.steps) == (5.0, 13, 3)
+    assert config.data_source == "synthetic" and config.predictor_note == ""

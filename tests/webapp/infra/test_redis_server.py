@@ -1,0 +1,34 @@
+"""The project's Redis helper starts a real server on its own port and stops it."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from webapp.infra.ports import port_open
+from webapp.infra.redis_server import RedisServer, find_server_binary
+
+pytestmark = pytest.mark.network
+
+
+@pytest.fixture
+def binary():
+    try:
+        return find_server_binary()
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+
+
+def test_start_store_stop(binary, tmp_path):
+    with RedisServer(data_dir=tmp_path) as server:
+        client = redis.Redis.from_url(server.url)
+        client.set("cycle", "00z")
+        assert client.get("cycle") == b"00z"
+        port = server.port
+    assert not port_open(port)
+
+
+def test_refuses_a_busy_port(binary, tmp_path):
+    with RedisServer(data_dir=tmp_path / "a") as first:
+        with pytest.raises(RuntimeError, match="already in use"):
+            RedisServer(port=first.port, data_dir=tmp_path / "b").start()

@@ -1,0 +1,77 @@
+"""The run list, run detail and status pages render what the record holds."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from tests.webapp.runs.factories import make_run
+from webapp.runs import services
+from webapp.runs.models import Product
+
+pytestmark = pytest.mark.django_db
+
+
+def test_run_list_shows_runs_and_the_synthetic_tag(client):
+    run = make_run()
+    response = client.get(reverse("runs:list"))
+    assert response.status_code == 200
+    assert f"#{run.pk}" in response.text and "SYNTHETIC" in response.text
+
+
+def test_empty_run_list_says_how_to_start(client):
+    assert "python -m flows.daily" in client.get(reverse("runs:list")).text
+
+
+def test_detail_shows_banner_fallback_error_and_maps(client, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    run = make_run(predictor_note="fallback: the demo checkpoint does not exist")
+    services.run_mark_running(run_id=run.pk)
+    (tmp_path / "runs").mkdir()
+    for lead in (6, 12):
+        (tmp_path / "runs" / f"t{lead}.png").write_bytes(b"png")
+    services.run_publish_products(
+        run_id=run.pk,
+        products=[
+            {
+                "kind": "map",
+                "variable": "2m_temperature",
+                "level": None,
+                "lead_hours": lead,
+                "file": f"runs/t{lead}.png",
+            }
+            for lead in (6, 12)
+        ],
+    )
+    services.run_mark_failed(run_id=run.pk, error=RuntimeError("render exploded"))
+
+    page = client.get(reverse("runs:detail", args=[run.pk])).text
+    assert "SYNTHETIC DATA" in page
+    assert "fallback: the demo checkpoint does not exist" in page
+    assert "RuntimeError" in page and "render exploded" in page
+    assert "2m temperature" in page.replace("2m_temperature", "")
+    assert "/media/runs/t6.png" in page and "/media/runs/t12.png" in page
+
+
+def test_real_data_run_has_no_synthetic_banner(client):
+    run = make_run(data_source="cds")
+    assert "SYNTHETIC DATA" not in client.get(reverse("runs:detail", args=[run.pk])).text
+
+
+def test_unknown_run_is_404(client):
+    assert client.get(reverse("runs:detail", args=[999999])).status_code == 404
+
+
+def test_status_json(client):
+    run = make_run()
+    services.run_mark_running(run_id=run.pk)
+    services.run_update_progress(run_id=run.pk, step=1, total=2)
+    data = client.get(reverse("runs:status", args=[run.pk])).json()
+    assert data["status"] == "running" and (data["progress_step"], data["progress_total"]) == (1, 2)
+
+
+def test_media_is_served(client, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    (tmp_path / "a.png").write_bytes(b"\x89PNG")
+    assert client.get("/media/a.png").status_code == 200
+    assert not Product.objects.exists()
