@@ -22,6 +22,7 @@ import pandas as pd
 import xarray as xr
 
 from forecast.data import lexicon
+from forecast.data.convert import IO_LOCK
 from forecast.data.synthetic import synthetic_era5
 from forecast.errors import InvalidInputError
 
@@ -178,7 +179,7 @@ def to_netcdf_bytes(ds: xr.Dataset) -> bytes:
     encoding |= {name: {"zlib": True, "complevel": 1} for name in ds.data_vars}
     import tempfile
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, IO_LOCK:  # jobs run in threads
         path = Path(tmp) / "data.nc"
         ds.to_netcdf(path, engine="netcdf4", format="NETCDF4", encoding=encoding)
         return path.read_bytes()
@@ -201,6 +202,11 @@ def to_grib_bytes(ds: xr.Dataset, accumulated: set[str]) -> bytes:
     """
     import eccodes
 
+    with IO_LOCK:  # jobs run in threads; keep the native libraries serial
+        return _encode_grib(ds, accumulated, eccodes)
+
+
+def _encode_grib(ds: xr.Dataset, accumulated: set[str], eccodes: Any) -> bytes:
     lat, lon = ds["latitude"].values, ds["longitude"].values
     grid = {
         "latitudeOfFirstGridPointInDegrees": float(lat[0]),

@@ -159,6 +159,7 @@ class LocalCds:
         self.counts: Counter[str] = Counter()
         self.submitted: list[dict[str, Any]] = []
         self.results: dict[str, _Result] = {}
+        self._active = 0
         self._lock = threading.Lock()
         self._files = Path(tempfile.mkdtemp(prefix="local-cds-"))
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
@@ -230,6 +231,16 @@ class LocalCds:
         return job
 
     def _run(self, job: _Job, parsed: dict[str, Any]) -> None:
+        with self._lock:
+            self._active += 1
+            self.counts["peak_active"] = max(self.counts["peak_active"], self._active)
+        try:
+            self._process(job, parsed)
+        finally:
+            with self._lock:
+                self._active -= 1
+
+    def _process(self, job: _Job, parsed: dict[str, Any]) -> None:
         time.sleep(self.faults.queue_seconds)
         if self.faults.take("reject"):
             job.message = "Your request is too large, please reduce your selection (cost limits)."

@@ -12,7 +12,9 @@ import datetime as dt
 import json
 import logging
 import os
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
@@ -47,6 +49,8 @@ Source = Literal["cds", "synthetic"]
 SOURCES = ("cds", "synthetic")
 # Stand-in for ERA5T's publication delay when running on the synthetic world.
 SYNTHETIC_LATENCY = dt.timedelta(days=5)
+# CDS requests in flight at once: queue waits overlap; the CDS limits each user's active jobs.
+PARALLEL_REQUESTS = 4
 
 
 def resolve_levels(levels: int | Sequence[int]) -> tuple[int, ...]:
@@ -205,36 +209,52 @@ def fetch_fields(
     cache_dir: Path | str,
     client: CdsClient | None = None,
     progress: ProgressCallback | None = None,
+    parallel: int = PARALLEL_REQUESTS,
 ) -> dict[str, xr.DataArray]:
     """Fetch `requests` through the cache and load every variable they hold.
 
-    A cached file that cannot be read (damaged on disk) is evicted and fetched once more.
+    Misses are submitted together (up to `parallel` at a time, each with its own client) so
+    their CDS queue waits overlap. A cached file that cannot be read (damaged on disk) is
+    evicted and fetched once more.
     """
     cache = Era5Cache(cache_dir)
-    lazy = _LazyClient(client, progress)
+    clients = _ThreadClients(client, progress)
+
+    def fetch(request: Era5Request) -> Path:
+        return cache.fetch(request, clients.retrieve)
+
+    workers = max(1, min(parallel, sum(request not in cache for request in requests)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="era5-fetch") as pool:
+        paths = list(pool.map(fetch, requests))
     datasets = []
-    for request in requests:
-        path = cache.fetch(request, lazy.retrieve)
+    for request, path in zip(requests, paths, strict=True):  # HDF5 reads stay on one thread
         try:
             datasets.append(convert.open_cds_file(path))
         except InvalidInputError as exc:
             LOGGER.warning("cached %s unreadable (%s); fetching it again", path.name, exc)
             cache.evict(request)
-            datasets.append(convert.open_cds_file(cache.fetch(request, lazy.retrieve)))
+            datasets.append(convert.open_cds_file(fetch(request)))
     return convert.combine(datasets)
 
 
-class _LazyClient:
-    """Makes the CDS client on the first cache miss, so hits never touch the network."""
+class _ThreadClients:
+    """One CDS client per thread, made on that thread's first cache miss (hits stay offline)."""
 
     def __init__(self, client: CdsClient | None, progress: ProgressCallback | None) -> None:
-        self._client = client
+        self._template = client
         self._progress = progress
+        self._local = threading.local()
 
     def retrieve(self, request: Era5Request, target: Path) -> Any:
-        if self._client is None:
-            self._client = CdsClient(progress=self._progress)
-        return self._client.retrieve(request, target, progress=self._progress)
+        client = getattr(self._local, "client", None)
+        if client is None:
+            template = self._template
+            if template is None:
+                client = CdsClient(progress=self._progress)
+            else:  # same endpoint, key and policy; a session of its own
+                client = template.copy()
+            self._local.client = client
+        return client.retrieve(request, target, progress=self._progress)
 
 
 def _synthetic(
@@ -260,7 +280,8 @@ def write_atomic(ds: xr.Dataset, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        ds.to_netcdf(tmp)
+        with convert.IO_LOCK:
+            ds.to_netcdf(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

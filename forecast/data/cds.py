@@ -177,6 +177,10 @@ class CdsClient:
         self._cdsapi: Any = None
         self._download_session = requests.Session()
 
+    def copy(self) -> CdsClient:
+        """A new client with the same endpoint, key, policy and callback (for another thread)."""
+        return CdsClient(self.url, self._key, retry=self.retry, progress=self.progress)
+
     @property
     def datastores(self) -> Any:
         """The `ecmwf.datastores.Client` that `cdsapi.Client` delegates to (made lazily)."""

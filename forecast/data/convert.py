@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import tempfile
+import threading
 import zipfile
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -29,6 +30,9 @@ from forecast.errors import InvalidInputError
 LOGGER = logging.getLogger(__name__)
 
 _NETCDF_MAGIC = (b"\x89HDF", b"CDF\x01", b"CDF\x02")
+# HDF5 (under netCDF4) is not thread-safe, concurrent opens in one process crash it; eccodes
+# is kept serial with it. Every NetCDF/GRIB read and write of this package takes this lock.
+IO_LOCK = threading.RLock()
 
 
 def open_cds_file(path: Path | str, *, member: int | None = None) -> xr.Dataset:
@@ -57,7 +61,8 @@ def open_cds_file(path: Path | str, *, member: int | None = None) -> xr.Dataset:
     elif head == b"GRIB":
         from forecast.data.grib import open_grib
 
-        parts = open_grib(path)
+        with IO_LOCK:
+            parts = open_grib(path)
     elif head in _NETCDF_MAGIC:
         parts = [_open_netcdf(path)]
     else:
@@ -73,7 +78,7 @@ def open_cds_file(path: Path | str, *, member: int | None = None) -> xr.Dataset:
 
 def _open_netcdf(path: Path) -> xr.Dataset:
     try:
-        with xr.open_dataset(path) as ds:
+        with IO_LOCK, xr.open_dataset(path) as ds:
             return ds.load()
     except Exception as exc:  # netCDF4/h5py raise OSError, RuntimeError, KeyError...
         raise InvalidInputError(f"{path}: not a readable NetCDF file: {exc}") from None

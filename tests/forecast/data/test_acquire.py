@@ -175,3 +175,13 @@ def test_grib_from_the_cds_converts_like_netcdf(make_client, local_cds, tmp_path
         np.testing.assert_allclose(
             grib[name], netcdf[name], atol=6 * spread / 2**16 + 1e-12, err_msg=name
         )
+
+
+@pytest.mark.network
+def test_misses_are_submitted_together_so_queue_waits_overlap(make_client, local_cds, tmp_path):
+    local_cds.faults.queue_seconds = 0.5
+    acquire_inputs(
+        INIT, levels=(500,), grid_deg=GRID, cache_dir=tmp_path / "cache", client=make_client()
+    )
+    assert local_cds.counts["submit"] == 7
+    assert local_cds.counts["peak_active"] >= 3
