@@ -111,5 +111,5 @@ def init_params(
         return build_one_step(model_config, task_config, stats, graphs)(inputs, forcings)
 
     transformed = hk.transform(forward)
-    params = transformed.init(jax.random.PRNGKey(seed), inputs, forcings)
+    params = jax.jit(transformed.init)(jax.random.PRNGKey(seed), inputs, forcings)
     return jax.tree_util.tree_map(np.asarray, hk.data_structures.to_mutable_dict(params))
