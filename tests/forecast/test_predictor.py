@@ -89,3 +89,37 @@ def test_persistence_rejects_inputs_without_forecast_variables() -> None:
 def test_load_predictor_needs_stats_for_checkpoint() -> None:
     with pytest.raises(InvalidInputError, match="stats"):
         load_predictor("some/checkpoint.npz")
+
+
+def test_graphcast_predictor_forecasts_from_init(vectors_dir, tmp_path, monkeypatch) -> None:
+    from forecast.data.layout import from_example_batch
+    from forecast.predictor import GraphCastPredictor
+
+    monkeypatch.setenv("GCF_JAX_CACHE_DIR", str(tmp_path / "jax_cache"))
+    directory = vectors_dir / "A"
+    batch = xr.load_dataset(directory / "example_batch.nc")
+    # Model layout ending at the init time: no target-time forcings, so TISR and progress
+    # features at the leads must be derived.
+    inputs = from_example_batch(batch.isel(time=slice(0, 2)))
+    inputs.attrs.update(source="synthetic", synthetic=1)
+    predictor = load_predictor(str(directory / "checkpoint.npz"), directory)
+    assert isinstance(predictor, GraphCastPredictor)
+    assert isinstance(predictor, ForecastPredictor)
+    calls = []
+    fc = predictor.forecast(inputs, steps=3, progress=lambda k, n: calls.append((k, n)))
+    assert calls == [(1, 3), (2, 3), (3, 3)]
+    assert fc.attrs["init_time"] == "2022-01-01T06:00:00"
+    assert fc.attrs["predictor"] == "graphcast"
+    assert fc.attrs["checkpoint"] == "checkpoint.npz"
+    assert fc.attrs["checkpoint_sha256"] == predictor.identity["checkpoint_sha256"]
+    assert fc.attrs["checkpoint_description"].startswith("Synthetic test checkpoint")
+    assert (fc.attrs["source"], fc.attrs["synthetic"]) == ("synthetic", 1)
+    assert fc["geopotential"].dims == ("time", "level", "lat", "lon")
+    np.testing.assert_array_equal(
+        fc["lead_time"].values, pd.to_timedelta([6, 12, 18], unit="h").to_numpy()
+    )
+    for name in fc.data_vars:
+        assert np.isfinite(fc[name].values).all(), name
+    # Physically plausible: 6 h of a random-weights model stays near the init state.
+    t2m_change = np.abs(fc["2m_temperature"].isel(time=0) - inputs["2m_temperature"].isel(time=-1))
+    assert float(t2m_change.max()) < 50.0
