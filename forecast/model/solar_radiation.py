@@ -40,8 +40,8 @@ SECONDS_PER_DAY = 86400
 _J2000_UNIX_SECONDS = 946_728_000  # 2000-01-01T12:00 UTC, Julian date 2451545.0
 _INTEGRATION_HOURS = 1
 _NUM_BINS = 360  # 361 samples, trapezoid with dx = 10 s
-# Bound on grid points × timestamps evaluated in one call (keeps 0.25° runs memory-bounded).
-_MAX_POINTS_PER_CHUNK = 2**22
+# Bound on time × lat × lon × sample flux values per call: ~0.5 GB of float32 at most.
+_MAX_FLUX_ELEMENTS = 2**27
 
 
 def _as_datetime64(times: object) -> np.ndarray:
@@ -98,13 +98,23 @@ def _validate_axis(name: str, values: np.ndarray, bound: float) -> np.ndarray:
 
 
 @jax.jit
-def _tisr_chunk(days: jax.Array, tsi: jax.Array, lat: jax.Array, lon: jax.Array) -> jax.Array:
-    """Integrated flux `[time, lat, lon]` for float32 J2000 days and TSI `[time]`."""
+def _separable_terms(
+    days: jax.Array, tsi: jax.Array, lat: jax.Array, lon: jax.Array
+) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """The factors of the flux that depend on time and one of lat or lon only.
+
+    sin(alt) = (cos φ · cos δ) · cos h + sin φ · sin δ, so the flux at (lat, lon, sample) is
+    built from `[time, lat, sample]` and `[time, lon, sample]` arrays. Materialising them keeps
+    XLA from re-evaluating the trigonometry for every grid point (30× slower at 0.25°).
+
+    Returns:
+        `scaled_tsi [time, sample]` (TSI / r²), `a = cos φ cos δ` and `b = sin φ sin δ`
+        `[time, lat, sample]`, `cos_h [time, lon, sample]`; all float32.
+    """
     # Sample times from one hour before to the timestamp, in days (float32 like the reference).
     offsets = (jnp.arange(_NUM_BINS + 1) / _NUM_BINS - 1.0) * (_INTEGRATION_HOURS / 24)
     t = days[:, None] + offsets.astype(jnp.float32)[None, :]  # [time, sample]
 
-    # Orbital quantities depend on time only.
     theta = t / 365.25
     rotational_phase = jnp.mod(t, 1.0)
     rel = 1.7535 + 6.283076 * theta
@@ -129,23 +139,41 @@ def _tisr_chunk(days: jax.Array, tsi: jax.Array, lat: jax.Array, lon: jax.Array)
     )
     distance_au = 1.0001 - 0.0163 * jnp.sin(rel) + 0.0037 * jnp.cos(rel)
     solar_phase = rotational_phase + eq_of_time_seconds / SECONDS_PER_DAY
-    scaled_tsi = tsi[:, None] * (1 / distance_au) ** 2  # [time, sample]
+    scaled_tsi = tsi[:, None] * (1 / distance_au) ** 2
 
-    # Geometry: broadcast to [time, lat, lon, sample]; XLA fuses this into the reduction.
-    lat_rad = jnp.radians(lat)[None, :, None, None]
-    lon_rad = jnp.radians(lon)[None, None, :, None]
-    hour_angle = 2 * jnp.pi * solar_phase[:, None, None, :] + lon_rad
-    sin_altitude = (
-        jnp.cos(lat_rad) * cos_dec[:, None, None, :] * jnp.cos(hour_angle)
-        + jnp.sin(lat_rad) * sin_dec[:, None, None, :]
-    )
+    lat_rad = jnp.radians(lat)[None, :, None]
+    lon_rad = jnp.radians(lon)[None, :, None]
+    hour_angle = 2 * jnp.pi * solar_phase[:, None, :] + lon_rad
+    a = jnp.cos(lat_rad) * cos_dec[:, None, :]
+    b = jnp.sin(lat_rad) * sin_dec[:, None, :]
+    return scaled_tsi, a, b, jnp.cos(hour_angle)
+
+
+@jax.jit
+def _integrate(scaled_tsi: jax.Array, a: jax.Array, b: jax.Array, cos_h: jax.Array) -> jax.Array:
+    """Trapezoid integral over the samples of TSI/r² · max(sin alt, 0): `[time, lat, lon]`."""
+    sin_altitude = a[:, :, None, :] * cos_h[:, None, :, :] + b[:, :, None, :]
     flux = scaled_tsi[:, None, None, :] * jnp.maximum(sin_altitude, 0.0)
     dx_seconds = _INTEGRATION_HOURS * 3600 / _NUM_BINS
     return jax.scipy.integrate.trapezoid(flux, dx=dx_seconds, axis=-1)
 
 
+def _padded_chunks(size: int, chunk: int) -> list[tuple[int, int, np.ndarray]]:
+    """(start, stop, indices) per chunk; the last is padded by repetition to the common size
+    so that jit compiles one shape only."""
+    return [
+        (start, min(start + chunk, size), np.minimum(np.arange(start, start + chunk), size - 1))
+        for start in range(0, size, chunk)
+    ]
+
+
 def toa_incident_solar_radiation(times: object, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     """TOA incident solar radiation accumulated over the hour ending at each time.
+
+    Memory is bounded: the per-sample flux is evaluated for at most `_MAX_FLUX_ELEMENTS` values
+    at a time, chunking over time and, for fine grids (0.25°), latitude rows. Time chunks do not
+    change the values; latitude chunks may change a few values by a few float32 ulp (XLA sums the
+    samples in a shape-dependent order).
 
     Args:
         times: array-like of datetime64 (valid times, UTC), shape `[time]`.
@@ -165,15 +193,16 @@ def toa_incident_solar_radiation(times: object, lat: np.ndarray, lon: np.ndarray
     days = j2000_days(times).astype(np.float32)
     tsi = total_solar_irradiance(times).astype(np.float32)
 
-    chunk = max(1, _MAX_POINTS_PER_CHUNK // (lat.size * lon.size))
-    chunk = min(chunk, times.size)
+    samples = _NUM_BINS + 1
+    per_time = lat.size * lon.size * samples
+    time_chunk = min(times.size, max(1, _MAX_FLUX_ELEMENTS // per_time))
+    lat_chunk = min(lat.size, max(1, _MAX_FLUX_ELEMENTS // (lon.size * samples)))
     out = np.empty((times.size, lat.size, lon.size), dtype=np.float32)
-    for start in range(0, times.size, chunk):
-        stop = min(start + chunk, times.size)
-        # Pad the last chunk to the common size so jit compiles one shape only.
-        idx = np.minimum(np.arange(start, start + chunk), times.size - 1)
-        result = _tisr_chunk(days[idx], tsi[idx], lat, lon)
-        out[start:stop] = np.asarray(result)[: stop - start]
+    for t0, t1, t_idx in _padded_chunks(times.size, time_chunk):
+        scaled_tsi, a, b, cos_h = _separable_terms(days[t_idx], tsi[t_idx], lat, lon)
+        for y0, y1, y_idx in _padded_chunks(lat.size, lat_chunk):
+            result = _integrate(scaled_tsi, a[:, y_idx], b[:, y_idx], cos_h)
+            out[t0:t1, y0:y1] = np.asarray(result)[: t1 - t0, : y1 - y0]
     return out
 
 
