@@ -12,6 +12,7 @@ import xarray as xr
 
 from forecast.data.acquire import acquire_inputs, acquire_truth, resolve_init_time
 from forecast.data.cache import Era5Cache
+from forecast.data.convert import open_cds_file
 from forecast.data.guardrails import check_task_inputs
 from forecast.data.layout import from_example_batch
 from forecast.data.requests import plan_inputs
@@ -104,7 +105,10 @@ def test_an_init_time_beyond_the_horizon_is_transient(make_client, local_cds, tm
             cache_dir=tmp_path / "cache",
             client=make_client(),
         )
-    assert not list((tmp_path / "cache").rglob("*.nc"))  # nothing half-made left visible
+    # Requests that did complete (the statics) stay cached; nothing half-made is visible.
+    for path in (tmp_path / "cache").rglob("*.nc"):
+        assert "2026-11-17" not in path.name
+        open_cds_file(path)
 
 
 @pytest.mark.network
