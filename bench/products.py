@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -35,6 +36,16 @@ PRODUCT_VARIABLES = (
     "geopotential",
     "temperature",
 )
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and its reaped children (the render pool).
+
+    On a shared machine this, not the wall time, is what the rendering costs.
+    """
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def build_run(leads: int, grid: float, init: str) -> tuple:
@@ -77,16 +88,18 @@ def main() -> None:
     }
     for workers in args.workers:
         with tempfile.TemporaryDirectory(prefix="bench-products-") as tmp:
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), _cpu_seconds()
             products = render_forecast_products(forecast, Path(tmp), truth=truth, workers=workers)
             elapsed = time.perf_counter() - start
+            cpu = _cpu_seconds() - cpu_start
             size = sum((Path(tmp) / p.path).stat().st_size for p in products)
         maps = sum(p.kind == "map" for p in products)
         errors = len(products) - maps
         print(
             f"workers={workers}: {len(products)} PNGs ({maps} maps, {errors} error maps) in "
             f"{elapsed:.1f} s = {1000 * elapsed / len(products):.0f} ms/PNG, "
-            f"{size / 1e6:.1f} MB"
+            f"{size / 1e6:.1f} MB; CPU {cpu:.1f} s = {1000 * cpu / len(products):.0f} ms/PNG; "
+            f"load average {os.getloadavg()[0]:.1f}"
         )
         record["runs"].append(
             {
@@ -94,7 +107,9 @@ def main() -> None:
                 "products": len(products),
                 "seconds": round(elapsed, 2),
                 "ms_per_png": round(1000 * elapsed / len(products), 1),
+                "cpu_seconds": round(cpu, 2),
                 "bytes": size,
+                "load_average_1m": os.getloadavg()[0],
             }
         )
     if args.json:

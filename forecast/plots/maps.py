@@ -28,6 +28,7 @@ from PIL import Image
 from forecast.errors import InvalidInputError
 from forecast.plots import natural_earth
 from forecast.plots.styles import FieldStyle, style_for
+from forecast.verify.weights import area_weights
 
 logger = logging.getLogger(__name__)
 
@@ -83,8 +84,15 @@ def _edges(centres: np.ndarray, low: float, high: float) -> np.ndarray:
 
 
 def weighted_rmse(difference: np.ndarray, lat: np.ndarray) -> float:
-    """Root-mean-square of `difference` (lat, lon) weighted by cos(latitude), ignoring NaNs."""
-    weights = np.broadcast_to(np.cos(np.deg2rad(lat))[:, None], difference.shape)
+    """Area-weighted root-mean-square of `difference` (lat, lon), ignoring NaNs.
+
+    Uses the verification's WeatherBench2 cell-area weights, so the RMSE in an error map's title
+    agrees with the run's scores.
+    """
+    order = np.argsort(lat)
+    weights = np.empty(len(lat))
+    weights[order] = area_weights(np.asarray(lat, dtype=np.float64)[order])
+    weights = np.broadcast_to(weights[:, None], difference.shape)
     valid = np.isfinite(difference)
     if not valid.any():
         return float("nan")
@@ -442,7 +450,7 @@ def render_error_map(
 ) -> Path:
     """Render forecast − truth on a diverging scale centred on 0, RMSE in the title.
 
-    The RMSE is area-weighted (cos latitude) over the map, in display units.
+    The RMSE is area-weighted (as the verification scores) over the map, in display units.
 
     Args:
         forecast, truth: (lat, lon) fields on the same grid, archive units.

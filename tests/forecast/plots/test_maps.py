@@ -142,10 +142,12 @@ def _error_canvas_title(forecast: xr.DataArray, truth: xr.DataArray) -> str:
 def test_weighted_rmse_by_hand() -> None:
     lat = np.array([0.0, 60.0])
     difference = np.array([[1.0, 1.0], [3.0, 3.0]])
-    # weights cos 0 = 1, cos 60° = 0.5: sqrt((2·1 + 2·0.5·9) / (2·1 + 2·0.5)) = sqrt(11/3)
+    # cell areas: sin 30° − sin −30° = 1, sin 90° − sin 30° = 0.5: sqrt((2·1 + 2·0.5·9) / 3)
     assert weighted_rmse(difference, lat) == pytest.approx(np.sqrt(11 / 3))
     difference[1, 1] = np.nan
     assert weighted_rmse(difference, lat) == pytest.approx(np.sqrt((2 + 4.5) / 2.5))
+    # Descending latitudes (ERA5's native order) give the same weights per row.
+    assert weighted_rmse(difference[::-1], lat[::-1]) == pytest.approx(np.sqrt((2 + 4.5) / 2.5))
 
 
 @pytest.mark.parametrize(
