@@ -65,7 +65,9 @@ def extract_inputs_targets_forcings(
     rebased = time + stop - time[-1]
     dataset = dataset.assign_coords(time=rebased.to_numpy())
     if isinstance(target_lead_times, slice):
-        mask = (rebased <= stop) & ((rebased >= start) if start is not None else (rebased > 0))
+        mask = (rebased <= stop) & (
+            (rebased >= start) if start is not None else (rebased > pd.Timedelta(0))
+        )
         targets_ds = dataset.isel(time=np.flatnonzero(mask))
     else:
         missing = [str(lead) for lead in leads if lead not in set(rebased)]
