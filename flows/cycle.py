@@ -65,14 +65,38 @@ def choose_data_source() -> str:
     return "cds"
 
 
+def checkpoint_grid(spec: str) -> tuple[float | None, int | None]:
+    """(grid spacing, number of levels) a checkpoint was trained for; None where it does not
+    say (resolution 0 means any grid) or `spec` is not a checkpoint file."""
+    if not spec.endswith(".npz") or not Path(spec).is_file():
+        return None, None
+    from forecast.model import checkpoint
+
+    loaded = checkpoint.load(spec)
+    resolution = float(loaded.model_config.resolution)
+    return (resolution or None), len(loaded.task_config.pressure_levels)
+
+
 def cycle_config() -> CycleConfig:
-    """The configuration the next scheduled or command-line cycle runs with."""
+    """The configuration the next scheduled or command-line cycle runs with.
+
+    A checkpoint's own grid and levels win over GCF_GRID_DEG / GCF_LEVELS: GraphCast cannot
+    run on another grid.
+    """
     spec, note = choose_predictor()
+    grid_deg, levels = checkpoint_grid(spec)
+    if grid_deg and grid_deg != settings.GCF_GRID_DEG:
+        logger.info(
+            "checkpoint %s needs a %s° grid (GCF_GRID_DEG=%s)",
+            spec,
+            grid_deg,
+            settings.GCF_GRID_DEG,
+        )
     return CycleConfig(
         predictor_spec=spec,
         predictor_note=note,
         data_source=choose_data_source(),
-        grid_deg=settings.GCF_GRID_DEG,
-        levels=settings.GCF_LEVELS,
+        grid_deg=grid_deg or settings.GCF_GRID_DEG,
+        levels=levels or settings.GCF_LEVELS,
         steps=settings.GCF_STEPS,
     )

@@ -195,3 +195,22 @@ def test_lost_worker_fails_the_run_after_the_rollout_timeout(
     assert run.status == Status.FAILED and run.error_type == "TimeoutError"
     assert "worker is lost" in run.error_message
     _assert_no_active_runs()
+
+
+def test_graphcast_checkpoint_runs_through_the_cycle(cycle, predictor, monkeypatch, vectors_dir):
+    """The real GraphCast rollout on a worker: shared vector A (random weights, 4° grid)."""
+    checkpoint = vectors_dir / "A" / "checkpoint.npz"
+    predictor(str(checkpoint))
+    monkeypatch.setattr(settings, "GCF_STATS_DIR", vectors_dir / "A")
+    run_id = daily_forecast(init_time=INIT)
+
+    run = ForecastRun.objects.get(pk=run_id)
+    assert run.status == Status.SUCCEEDED, (run.error_type, run.error_message)
+    assert run.grid_deg == 4.0  # the checkpoint's grid, not GCF_GRID_DEG
+    assert run.predictor_name == "graphcast" and run.checkpoint_name == "checkpoint.npz"
+    assert len(run.checkpoint_sha256) == 64 and run.predictor_note == ""
+    assert run.lineage["stats_dir"] == str(vectors_dir / "A")
+    with xr.open_dataset(execution.forecast_path(run_id)) as forecast:
+        assert forecast.attrs["predictor"] == "graphcast"
+        assert forecast.attrs["checkpoint_sha256"] == run.checkpoint_sha256
+    assert Product.objects.filter(run=run).count() >= 12

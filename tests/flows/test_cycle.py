@@ -51,3 +51,16 @@ def test_cycle_config_reads_settings(settings):
     config = cycle.cycle_config()
     assert (config.grid_deg, config.levels, config.steps) == (5.0, 13, 3)
     assert config.data_source == "synthetic" and config.predictor_note == ""
+
+
+def test_a_checkpoint_brings_its_own_grid_and_levels(settings, vectors_dir):
+    settings.GCF_PREDICTOR = str(vectors_dir / "A" / "checkpoint.npz")
+    settings.GCF_DATA_SOURCE = "synthetic"
+    settings.GCF_GRID_DEG, settings.GCF_LEVELS = 1.0, 37
+    config = cycle.cycle_config()
+    assert (config.grid_deg, config.levels) == (4.0, 13)
+
+
+def test_non_checkpoint_specs_have_no_grid():
+    assert cycle.checkpoint_grid("persistence") == (None, None)
+    assert cycle.checkpoint_grid("tests.e2e.predictors:failing") == (None, None)

@@ -41,14 +41,15 @@ def media_dir(run_id: int) -> Path:
     return Path(settings.MEDIA_ROOT) / "runs" / str(run_id)
 
 
-def get_predictor(spec: str):
+def get_predictor(spec: str, stats_dir: str | Path):
     """The predictor for `spec`, loaded once per process.
 
     Args:
-      spec: "persistence", a checkpoint path (GraphCast, with GCF_STATS_DIR), or
-        "package.module:factory" naming a zero-argument callable returning a predictor.
+      spec: "persistence", a checkpoint path (GraphCast), or "package.module:factory" naming a
+        zero-argument callable returning a predictor.
+      stats_dir: the normalisation statistics a checkpoint needs.
     """
-    key = (spec, str(settings.GCF_STATS_DIR))
+    key = (spec, str(stats_dir))
     if key not in _PREDICTORS:
         started = time.perf_counter()
         if ":" in spec and not Path(spec).exists():
@@ -57,7 +58,7 @@ def get_predictor(spec: str):
         else:
             from forecast.predictor import load_predictor
 
-            predictor = load_predictor(spec, settings.GCF_STATS_DIR)
+            predictor = load_predictor(spec, stats_dir)
         _PREDICTORS[key] = predictor
         logger.info(
             "loaded predictor %r in %.1f s (pid %s)",
@@ -102,7 +103,9 @@ def execute_rollout(*, run_id: int, task_id: str = "") -> str:
         return ""
     services.run_set_stage(run_id=run_id, stage="rollout", celery_task_id=task_id)
     load_started = time.perf_counter()
-    predictor = get_predictor(run.predictor_spec)
+    # The stats the flow recorded for this run, so the record says what the rollout used.
+    stats_dir = run.lineage.get("stats_dir") or settings.GCF_STATS_DIR
+    predictor = get_predictor(run.predictor_spec, stats_dir)
     services.run_record_timing(
         run_id=run_id, stage="predictor_load", seconds=time.perf_counter() - load_started
     )

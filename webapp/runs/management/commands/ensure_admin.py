@@ -15,7 +15,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--username", default="admin")
-        parser.add_argument("--password", default=None, help="default: generated once, kept in var/")
+        parser.add_argument(
+            "--password", default=None, help="default: generated once, kept in var/"
+        )
 
     def handle(self, *args, username: str, password: str | None, **options) -> None:
         secret_file = Path(settings.GCF_VAR_DIR) / "admin-password.txt"
