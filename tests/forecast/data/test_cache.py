@@ -68,8 +68,8 @@ def _fetch_in_process(root: str, url: str, key: str, queue) -> None:
 
 @pytest.mark.network
 def test_two_processes_download_once(local_cds, tmp_path):
-    local_cds.faults.queue_seconds = 0.3
-    ctx = multiprocessing.get_context("fork")
+    local_cds.faults.queue_seconds = 2.0  # longer than a process start: both are waiting
+    ctx = multiprocessing.get_context("spawn")  # fork would copy the server's threads and locks
     queue = ctx.Queue()
     procs = [
         ctx.Process(
