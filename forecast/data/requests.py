@@ -2,7 +2,8 @@
 
 A request is what one CDS job retrieves: one dataset, one day, a list of hours, variables and
 levels, on a grid. The planner splits what an init time needs the way the CDS prefers (per
-dataset and day, instantaneous and accumulated fields apart) and asks for nothing else.
+dataset and day; hourly precipitation apart, since its hours differ) and asks for nothing
+else.
 """
 
 from __future__ import annotations
@@ -196,10 +197,10 @@ def plan_frames(
 ) -> list[Era5Request]:
     """The CDS requests that give `variables` at `frame_times` (model layout names).
 
-    Per dataset and day: pressure-level fields at the frame times; instantaneous single-level
-    fields at the frame times; accumulated fields (hourly `tp` for the 6 h windows, TISR) at the
-    hours those windows cover. The current CDS returns instantaneous and accumulated fields as
-    separate files, so they are separate requests.
+    Per dataset and day: every field at the frame times in one request (the CDS answers a
+    request mixing instantaneous fields and TISR, an accumulation, with a zip of one NetCDF per
+    step type, which `convert` reads), and hourly `tp` at the hours of the 6 h windows ending at
+    each frame in another, as its hours differ. Each field is requested once.
 
     Args:
         frame_times: valid times of the frames (naive or aware UTC, on the hour).
@@ -215,11 +216,11 @@ def plan_frames(
     frames = sorted({_naive_utc(t) for t in frame_times})
     if not frames:
         raise InvalidInputError("no frame times to plan requests for")
-    # (dataset, accumulated) -> day -> (hours, request names)
+    # (dataset, is a precipitation window) -> day -> (hours, request names)
     groups: dict[tuple[str, bool], dict[dt.date, tuple[set[str], set[str]]]] = defaultdict(dict)
 
-    def add(var: lexicon.CdsVariable, times: Iterable[dt.datetime]) -> None:
-        by_day = groups[(var.dataset, var.accumulated)]
+    def add(var: lexicon.CdsVariable, times: Iterable[dt.datetime], window: bool) -> None:
+        by_day = groups[(var.dataset, window)]
         for time in times:
             hours, names = by_day.setdefault(time.date(), (set(), set()))
             hours.add(f"{time:%H:00}")
@@ -230,9 +231,9 @@ def plan_frames(
             raise InvalidInputError(f"{name} is static: plan it with plan_statics")
         var = lexicon.lookup(lexicon.source_variable(name))
         if name == "total_precipitation_6hr":
-            add(var, [h for t in frames for h in precipitation_hours(t)])
+            add(var, [h for t in frames for h in precipitation_hours(t)], window=True)
         else:
-            add(var, frames)
+            add(var, frames, window=False)
     requests = []
     for (dataset, _), by_day in sorted(groups.items()):
         for day, (hours, names) in sorted(by_day.items()):

@@ -73,37 +73,38 @@ def test_bad_requests_are_refused(kwargs, message):
         Era5Request(**(base | kwargs))
 
 
-def test_inputs_of_a_00_utc_init_split_per_dataset_day_and_step_type():
+def test_inputs_of_a_00_utc_init_split_per_dataset_and_day_each_field_once():
     init = dt.datetime(2026, 11, 16, 0)
     assert input_frame_times(init) == (dt.datetime(2026, 11, 15, 18), init)
     requests = plan_inputs(init, levels=(500, 850), grid_deg=1.0)
     summary = [(r.dataset, r.date, r.times, r.variables) for r in requests]
-    instant = (
+    surface = (
         "10m_u_component_of_wind",
         "10m_v_component_of_wind",
         "2m_temperature",
         "mean_sea_level_pressure",
+        "toa_incident_solar_radiation",
     )
-    accum = ("toa_incident_solar_radiation", "total_precipitation")
-    hours_15 = tuple(f"{h:02d}:00" for h in range(13, 24))
     assert summary[:2] == [
         (PL, "2026-11-15", ("18:00",), requests[0].variables),
         (PL, "2026-11-16", ("00:00",), requests[0].variables),
     ]
     assert len(requests[0].variables) == 6 and requests[0].levels == (500, 850)
     assert summary[2:6] == [
-        (SL, "2026-11-15", ("18:00",), instant),
-        (SL, "2026-11-16", ("00:00",), instant),
-        (SL, "2026-11-15", hours_15, accum),
-        (SL, "2026-11-16", ("00:00",), accum),
+        (SL, "2026-11-15", ("18:00",), surface),
+        (SL, "2026-11-16", ("00:00",), surface),
+        # The 18 UTC window is 13…18, the 00 UTC one 19…00.
+        (SL, "2026-11-15", tuple(f"{h:02d}:00" for h in range(13, 24)), ("total_precipitation",)),
+        (SL, "2026-11-16", ("00:00",), ("total_precipitation",)),
     ]
     assert requests[-1] == plan_statics(grid_deg=1.0)
     assert len(requests) == 7
 
 
-def test_a_12_utc_init_needs_one_request_per_dataset_and_step_type():
+def test_a_12_utc_init_needs_one_request_per_dataset_and_kind():
     requests = plan_inputs(dt.datetime(2026, 11, 16, 12), levels=(500,), grid_deg=1.0)
     assert len(requests) == 4
+    assert requests[1].times == ("06:00", "12:00")
     assert requests[2].times == tuple(f"{h:02d}:00" for h in range(1, 13))
 
 
