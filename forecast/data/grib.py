@@ -7,6 +7,7 @@ any failure raises `InvalidInputError` naming the file, the message and its byte
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import xarray as xr
@@ -68,7 +69,10 @@ def open_grib(path: Path | str) -> list[xr.Dataset]:
     check_grib(path)
     try:
         # indexpath="": no .idx files beside cache entries (read-only dirs, concurrent readers).
-        datasets = cfgrib.open_datasets(str(path), backend_kwargs={"indexpath": ""})
+        with warnings.catch_warnings():
+            # cfgrib's internal xr.merge warns about xarray's future defaults; not ours to fix.
+            warnings.simplefilter("ignore", FutureWarning)
+            datasets = cfgrib.open_datasets(str(path), backend_kwargs={"indexpath": ""})
         return [ds.load() for ds in datasets]
     except Exception as exc:  # cfgrib raises many types for malformed content
         raise InvalidInputError(f"{path}: cfgrib cannot read it: {exc}") from None
