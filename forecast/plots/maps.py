@@ -20,7 +20,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import xarray as xr
-from matplotlib import colors
+from matplotlib import colors, ticker
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
@@ -41,6 +41,7 @@ _FINE_COASTLINE_SPAN = 60.0
 # About this many wind arrows across the map.
 _ARROWS_ACROSS = 30
 _ARROW_REFERENCE = 20.0  # m/s, the quiver key
+_TITLE_CHARS = 55  # longest title at full size that clears the caption
 
 
 class CoastlinesUnavailableWarning(UserWarning):
@@ -172,8 +173,9 @@ class MapCanvas:
         cax = self.figure.add_axes((box.x1 + 0.015, box.y0 + 0.02, 0.018, box.height - 0.04))
         extend = "both" if error or style.under_color is None else "max"
         cbar = self.figure.colorbar(self.mesh, cax=cax, extend=extend)
-        cbar.set_label(style.units)
+        cbar.set_label(f"forecast − truth ({style.units})" if error else style.units)
         cbar.ax.tick_params(labelsize=8)
+        cbar.ax.yaxis.set_major_formatter(ticker.StrMethodFormatter("{x:g}"))
 
         self.title = self.figure.text(0.03, 0.965, "", fontsize=12, weight="bold", va="top")
         self.caption = self.figure.text(0.89, 0.965, "", fontsize=9, ha="right", va="top")
@@ -276,6 +278,10 @@ class MapCanvas:
             if finite.size:
                 self.mesh.set_clim(*np.percentile(finite, [1, 99]))
         self.title.set_text(title)
+        # Long titles shrink rather than run into the time caption at the top right.
+        self.title.set_fontsize(
+            12 if len(title) <= _TITLE_CHARS else 12 * _TITLE_CHARS / len(title)
+        )
         self.caption.set_text(caption)
         self._draw_contours(data)
         if u is not None and v is not None:
@@ -488,5 +494,5 @@ def render_error_map(
 
 
 def error_title(style: FieldStyle, rmse: float) -> str:
-    """Title of an error map: what is shown and its RMSE."""
-    return f"{style.label}: forecast − truth ({style.units}),  RMSE {rmse:.2f} {style.units}"
+    """Title of an error map: the field and its RMSE (the colour bar says forecast − truth)."""
+    return f"{style.label} error ({style.units}),  RMSE {rmse:.2f}"

@@ -25,7 +25,8 @@ class FieldStyle:
         cmap: colormap name for the field.
         bounds: colour class boundaries in display units (fixed; values outside get the
             extend colours).
-        error_limit: half-width of the symmetric colour range of error maps, display units.
+        error_limit: half-width of the symmetric colour range of error maps, display units
+            (fixed, sized for day-10 errors; 16 colour classes).
         contour_interval: draw labelled contour lines at this interval (display units), if set.
         under_color: colour below the first bound (e.g. white for "no rain"), if set.
     """
@@ -62,7 +63,7 @@ STYLES: dict[tuple[str, int | None], FieldStyle] = {
         offset=-273.15,
         cmap="RdYlBu_r",
         bounds=_steps(-48, 48, 4),
-        error_limit=8.0,
+        error_limit=10.0,
     ),
     ("mean_sea_level_pressure", None): FieldStyle(
         label="Mean sea level pressure",
@@ -70,7 +71,7 @@ STYLES: dict[tuple[str, int | None], FieldStyle] = {
         scale=0.01,
         cmap="RdBu_r",
         bounds=_steps(964, 1060, 4),  # centred near the 1013 hPa standard
-        error_limit=12.0,
+        error_limit=16.0,
         contour_interval=4.0,
     ),
     ("10m_wind", None): FieldStyle(
@@ -78,7 +79,7 @@ STYLES: dict[tuple[str, int | None], FieldStyle] = {
         units="m/s",
         cmap="YlGnBu",
         bounds=_steps(0, 30, 2.5),
-        error_limit=8.0,
+        error_limit=10.0,
     ),
     ("geopotential", 500): FieldStyle(
         label="500 hPa geopotential height",
@@ -86,7 +87,7 @@ STYLES: dict[tuple[str, int | None], FieldStyle] = {
         scale=1.0 / (STANDARD_GRAVITY * 10.0),
         cmap="Spectral_r",
         bounds=_steps(480, 600, 6),
-        error_limit=8.0,
+        error_limit=16.0,
         contour_interval=6.0,
     ),
     ("temperature", 850): FieldStyle(
@@ -95,7 +96,7 @@ STYLES: dict[tuple[str, int | None], FieldStyle] = {
         offset=-273.15,
         cmap="RdYlBu_r",
         bounds=_steps(-40, 32, 4),
-        error_limit=8.0,
+        error_limit=10.0,
     ),
     ("total_precipitation_6hr", None): FieldStyle(
         label="6 h precipitation",
