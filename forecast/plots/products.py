@@ -116,7 +116,14 @@ def _validate(forecast: xr.Dataset, variables: Sequence[tuple[str, int | None]])
         for name in names:
             if name not in forecast:
                 missing.append(name)
-            elif level is not None:
+                continue
+            extra = set(forecast[name].dims) - {"time", "level", "lat", "lon"}
+            if extra:
+                raise InvalidInputError(
+                    f"{name} has dimension(s) {sorted(extra)} beyond the forecast layout "
+                    "(time, [level,] lat, lon)"
+                )
+            if level is not None:
                 levels = forecast[name]["level"].values if "level" in forecast[name].dims else []
                 if level not in set(int(x) for x in levels):
                     missing.append(f"{name} at {level} hPa")

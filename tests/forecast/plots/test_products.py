@@ -126,6 +126,7 @@ def test_synthetic_label_on_products(
         (lambda ds: ds.sel(level=[850]), "geopotential at 500 hPa"),
         (lambda ds: ds.drop_attrs(), "init_time"),
         (lambda ds: ds.isel(lat=0, drop=True), "lat"),
+        (lambda ds: ds.expand_dims("batch"), "batch"),
     ],
 )
 def test_bad_forecasts_are_named(offline_cartopy: Path, tmp_path: Path, mutate, message) -> None:
