@@ -100,7 +100,7 @@ def test_official_1deg_mesh5(graphs_1deg, official) -> None:
 
 @pytest.mark.slow
 def test_official_0p25deg_mesh6(official) -> None:
-    # ~45 s and ~2 GB on a 2-core machine (mesh2grid trimesh query ~30 s): marked slow.
+    # ~30 s and ~0.6 GB on the shared 2-core machine (was ~60 s with trimesh for every point).
     g = G.build_graphs(*global_grid(0.25), mesh_size=6, radius_query_fraction_edge_length=0.6)
     _check_official(g, *official, "0p25deg_mesh6")
 
