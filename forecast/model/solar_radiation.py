@@ -112,8 +112,10 @@ def _separable_terms(
         `[time, lat, sample]`, `cos_h [time, lon, sample]`; all float32.
     """
     # Sample times from one hour before to the timestamp, in days (float32 like the reference).
-    offsets = (jnp.arange(_NUM_BINS + 1) / _NUM_BINS - 1.0) * (_INTEGRATION_HOURS / 24)
-    t = days[:, None] + offsets.astype(jnp.float32)[None, :]  # [time, sample]
+    # Explicit float32 so that the result does not depend on jax_enable_x64.
+    k = np.arange(_NUM_BINS + 1, dtype=np.float32)
+    offsets = (k / np.float32(_NUM_BINS) - np.float32(1)) * np.float32(_INTEGRATION_HOURS / 24)
+    t = days[:, None] + jnp.asarray(offsets)[None, :]  # [time, sample]
 
     theta = t / 365.25
     rotational_phase = jnp.mod(t, 1.0)
@@ -128,7 +130,7 @@ def _separable_terms(
         - 0.0003 * jnp.sin(2 * rel)
         + 0.0002 * jnp.cos(2 * rel)
     )
-    sin_dec = jnp.sin(0.409093) * jnp.sin(rllls)
+    sin_dec = jnp.sin(jnp.float32(0.409093)) * jnp.sin(rllls)
     cos_dec = jnp.sqrt(1 - sin_dec * sin_dec)
     eq_of_time_seconds = (
         591.8 * jnp.sin(2 * rlls)

@@ -100,3 +100,15 @@ def test_polar_night_and_daily_total() -> None:
 def test_bad_input(times, lat, lon, match) -> None:
     with pytest.raises(InvalidInputError, match=match):
         sr.toa_incident_solar_radiation(np.array(times), np.array(lat), np.array(lon))
+
+
+def test_independent_of_jax_x64(reference: xr.DataArray) -> None:
+    import jax
+
+    times = reference["time"].values[:2]
+    lat, lon = reference["lat"].values, reference["lon"].values
+    default = sr.toa_incident_solar_radiation(times, lat, lon)
+    with jax.enable_x64(True):
+        wide = sr.toa_incident_solar_radiation(times, lat, lon)
+    assert wide.dtype == np.float32
+    np.testing.assert_array_equal(wide, default)
