@@ -63,8 +63,15 @@ def _assert_maps_loaded(page) -> None:
         )
 
 
-def test_run_pages_and_admin_rerun(cycle, browser, live_server, django_user_model, settings):
+def test_run_pages_and_admin_rerun(
+    cycle, browser, live_server, django_user_model, settings, monkeypatch
+):
+    import prefect.settings
+
     settings.GCF_PREDICTOR = "persistence"
+    # The rerun's flow subprocess reports to this session's Prefect API (no second server).
+    settings.GCF_FLOW_LAUNCH = "subprocess"
+    monkeypatch.setenv("PREFECT_API_URL", prefect.settings.PREFECT_API_URL.value())
     original_id = daily_forecast(init_time="2026-11-16T00:00:00")
     django_user_model.objects.create_superuser("admin", "admin@example.org", "s3cret-pass")
     page = browser.new_page(viewport={"width": 1400, "height": 1000})

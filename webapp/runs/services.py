@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from webapp.config.env import REPO_ROOT
-from webapp.errors import RunStateError
+from webapp.errors import ApplicationError, RunStateError
 from webapp.runs.models import ForecastRun, Product
 
 logger = logging.getLogger(__name__)
@@ -270,12 +270,16 @@ def run_request_rerun(*, run: ForecastRun, user=None, launch: bool = True) -> Fo
 def run_launch_flow(*, run: ForecastRun) -> str:
     """Starts `daily_forecast(run_id=run.pk)` without waiting for it.
 
-    Through the Prefect deployment when a Prefect API is configured (`PREFECT_API_URL` in the
-    environment, with `python -m flows.deployments` serving); otherwise, or when that fails, as
-    a detached `python -m flows.daily --run-id N` subprocess on ephemeral Prefect. The run
-    record says which (`launched_via`, and `predictor_note`-style detail in lineage).
+    GCF_FLOW_LAUNCH="auto": through the Prefect deployment when a Prefect API is configured
+    (`PREFECT_API_URL` in the environment, with `python -m flows.deployments` serving);
+    otherwise, or when that fails, as a detached `python -m flows.daily --run-id N` subprocess
+    (on that API, or on an ephemeral one). "deployment" / "subprocess" force one way. The run
+    record says which (`launched_via`; a failed deployment launch is noted in its lineage).
     """
-    if os.environ.get("PREFECT_API_URL"):
+    how = settings.GCF_FLOW_LAUNCH
+    if how not in ("auto", "deployment", "subprocess"):
+        raise ApplicationError(f"GCF_FLOW_LAUNCH={how!r}: use auto, deployment or subprocess")
+    if how == "deployment" or (how == "auto" and os.environ.get("PREFECT_API_URL")):
         try:
             from flows.launch import submit_to_deployment
 
