@@ -77,9 +77,11 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # One handler, on the root: the service's loggers propagate to it (and print once, also in
+    # Prefect processes, whose console handler sits on the root too).
+    "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
-        "webapp": {"handlers": ["console"], "level": env.str("GCF_LOG_LEVEL", "INFO")},
-        "flows": {"handlers": ["console"], "level": env.str("GCF_LOG_LEVEL", "INFO")},
-        "forecast": {"handlers": ["console"], "level": env.str("GCF_LOG_LEVEL", "INFO")},
+        name: {"level": env.str("GCF_LOG_LEVEL", "INFO")}
+        for name in ("webapp", "flows", "forecast")
     },
 }
