@@ -1,4 +1,4 @@
-"""The synthetic offline world: an analytic atmosphere with every GraphCast variable, for any time and grid.
+"""The synthetic offline world: an analytic atmosphere with every GraphCast variable, any time/grid.
 
 With no CDS credentials the service runs on this world; truth for verification comes from it too.
 Every value is a closed-form function of (time, latitude, longitude, pressure) and of parameters
@@ -29,8 +29,8 @@ g = 9.80665 m s⁻², f = 2Ω sin φ with |sin φ| floored at sin 10°):
   above; temperature is its hydrostatic partner T' = −(A/R) dF/d ln p (warm ridges, ~4 K); winds
   are geostrophic, (u', v') = F (−∂A/∂φ, ∂A/(cos φ ∂λ)) / (f a) (~15–25 m s⁻¹ at 500 hPa);
   ω' = −0.012 sgn(φ) v'(500 hPa) S(p) ascends in the poleward flow ahead of troughs, S a
-  mid-tropospheric bump (small but non-zero in the stratosphere); tropical convection is modulated by westward-moving waves (m = 12,
-  5 m s⁻¹).
+  mid-tropospheric bump (small but non-zero in the stratosphere); tropical convection is
+  modulated by westward-moving waves (m = 12, 5 m s⁻¹).
 * Humidity: q = RH · q_sat(T, p) (Bolton's saturation vapour pressure), with
   RH = clip(RH₀(φ, p) − 1.5 ω, 0.02, 1): moist ascent, dry descent; above the tropopause
   q = min(q_sat / 2, ~4 mg kg⁻¹). So 0 ≤ q ≤ q_sat by construction.
