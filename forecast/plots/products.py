@@ -27,6 +27,8 @@ from forecast.plots.styles import style_for
 
 logger = logging.getLogger(__name__)
 
+# Below this many PNGs a render pool's start-up outweighs its gain (~100 ms of CPU per PNG).
+_MIN_FRAMES_FOR_POOL = 60
 WIND = "10m_wind"  # product drawn from the two 10 m wind components
 _WIND_COMPONENTS = ("10m_u_component_of_wind", "10m_v_component_of_wind")
 
@@ -265,9 +267,15 @@ def _render_job(job: _Job) -> list[Product]:
     return done
 
 
-def default_workers() -> int:
-    """Processes for rendering: up to 2, and 1 inside a daemonic process (it may not fork)."""
+def default_workers(frames: int | None = None) -> int:
+    """Processes for rendering `frames` PNGs: up to 2, else 1.
+
+    1 inside a daemonic process (a Celery prefork child may not start children), and for small
+    jobs, where starting a spawned worker (~2 s of imports) costs more than it saves.
+    """
     if multiprocessing.current_process().daemon:
+        return 1
+    if frames is not None and frames < _MIN_FRAMES_FOR_POOL:
         return 1
     return max(1, min(2, os.cpu_count() or 1))
 
@@ -291,7 +299,8 @@ def render_forecast_products(
             lead whose valid time (and variable) truth holds.
         variables: (variable, level) pairs; "10m_wind" draws speed with arrows from u/v.
         leads: lead times in hours to draw (default: all of them).
-        workers: processes to render with (default `default_workers()`); 1 renders in-process.
+        workers: processes to render with (default `default_workers(#PNGs)`); 1 renders
+            in-process, as does any call from a daemonic process.
 
     Returns:
         The products, maps first then error maps, each group by variable then lead time.
@@ -312,8 +321,12 @@ def render_forecast_products(
             raise InvalidInputError(f"forecast has no lead time(s) {unknown} h (has {all_leads})")
     out_dir.mkdir(parents=True, exist_ok=True)
     jobs = _build_jobs(forecast, truth, out_dir, variables, wanted)
-    workers = default_workers() if workers is None else max(1, int(workers))
+    frames = sum(len(job.frames) for job in jobs)
+    workers = default_workers(frames) if workers is None else max(1, int(workers))
     workers = min(workers, len(jobs)) or 1
+    if workers > 1 and multiprocessing.current_process().daemon:
+        logger.warning("a daemonic process cannot start a render pool: rendering in-process")
+        workers = 1
     results = None
     if workers > 1:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -173,3 +174,37 @@ def test_synthetic_world_persistence_run(offline_cartopy: Path, tmp_path: Path) 
     assert sum(p.kind == "map" for p in products) == 12
     assert sum(p.kind == "error_map" for p in products) == 6
     _check_pngs(tmp_path, products)
+
+
+def _render_in_daemon(out_dir: str) -> None:
+    from forecast.plots import products
+
+    assert products.default_workers(1000) == 1
+    forecast = make_forecast(steps=1, resolution=10.0)
+    # Asked for a pool, a daemonic process (like a Celery prefork child) renders in-process.
+    done = products.render_forecast_products(
+        forecast,
+        Path(out_dir),
+        variables=[("2m_temperature", None), ("temperature", 850)],
+        workers=2,
+    )
+    assert len(done) == 2
+
+
+def test_daemonic_process_renders_in_process(offline_cartopy: Path, tmp_path: Path) -> None:
+    import multiprocessing
+
+    process = multiprocessing.get_context("spawn").Process(
+        target=_render_in_daemon, args=(str(tmp_path),), daemon=True
+    )
+    process.start()
+    process.join(120)
+    assert process.exitcode == 0
+    assert len(list(tmp_path.glob("map_*.png"))) == 2
+
+
+def test_small_jobs_render_in_process() -> None:
+    from forecast.plots.products import default_workers
+
+    assert default_workers(10) == 1
+    assert default_workers(480) == min(2, os.cpu_count() or 1)
