@@ -12,6 +12,7 @@ import pytest
 
 from forecast.errors import InvalidInputError
 from forecast.model import graphs as G
+from forecast.model.icosahedral_mesh import mesh_hierarchy
 
 EDGE_SETS = ("grid2mesh", "mesh", "mesh2grid")
 
@@ -87,8 +88,6 @@ def _check_official(g: G.GraphCastGraphs, arrays, facts: dict, key: str) -> None
     # The mesh2grid senders are the chosen face's vertices, in stored order.
     faces = arrays[f"{key}/mesh2grid_face_index"]
     senders = g.mesh2grid.senders.reshape(-1, 3)
-    from forecast.model.icosahedral_mesh import mesh_hierarchy
-
     finest_faces = mesh_hierarchy(int(key[-1]))[-1].faces
     np.testing.assert_array_equal(senders, finest_faces[faces])
     np.testing.assert_array_equal(g.mesh2grid.receivers, np.repeat(np.arange(len(faces)), 3))
