@@ -6,12 +6,15 @@ reference's (`vectors/A/derived_forcings.nc`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
 import numpy as np
 import xarray as xr
 
 from forecast.errors import InvalidInputError
+
+logger = logging.getLogger(__name__)
 
 YEAR_PROGRESS = "year_progress"
 DAY_PROGRESS = "day_progress"
@@ -153,10 +156,15 @@ def add_derived_forcings(dataset: xr.Dataset, forcing_names: Iterable[str]) -> x
         from forecast.model.solar_radiation import toa_incident_solar_radiation
 
         lat, lon = _axis(dataset, "lat"), _axis(dataset, "lon")
+        # Not in the data: computed from the formula, and the variable says so.
+        logger.info("deriving %s for %d valid times (absent from the data)", TISR, datetime.size)
         flat = toa_incident_solar_radiation(datetime.values.reshape(-1), lat.values, lon.values)
         values = flat.reshape(datetime.shape + flat.shape[1:])
         new_vars[TISR] = xr.DataArray(
-            values, dims=(*dims, "lat", "lon"), coords=coords | {"lat": lat, "lon": lon}
+            values,
+            dims=(*dims, "lat", "lon"),
+            coords=coords | {"lat": lat, "lon": lon},
+            attrs={"units": "J m**-2", "derived": "forecast.model.solar_radiation"},
         )
     return dataset.assign(new_vars)
 

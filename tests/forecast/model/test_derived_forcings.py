@@ -45,6 +45,7 @@ def test_tisr_derived_when_absent(example_batch) -> None:
     out = df.add_derived_forcings(small, [df.TISR])
     assert out[df.TISR].dims == ("batch", "time", "lat", "lon")
     assert out[df.TISR].dtype == np.float32
+    assert out[df.TISR].attrs["derived"] == "forecast.model.solar_radiation"
     # The dataset's TISR is the formula × (1 + 0.02·smooth field): within 6% where the sun
     # is up, and night (zero) exactly where the formula has night.
     ours = out[df.TISR].values
