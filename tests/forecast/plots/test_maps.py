@@ -101,6 +101,16 @@ def test_region_across_the_date_line(offline_cartopy: Path, tmp_path: Path) -> N
     _pixels(canvas.save(tmp_path / "pacific.png"))
 
 
+def test_region_across_greenwich(offline_cartopy: Path, tmp_path: Path) -> None:
+    # Europe on a 0…360 grid: 340…30 °E is two pieces in the file, one region on the map.
+    ds = make_forecast(resolution=1.0, lat_range=(30.0, 70.0), lon_range=(340.0, 390.0))
+    canvas = _canvas_for(_field(ds, "mean_sea_level_pressure"))
+    assert canvas.central_longitude == pytest.approx(5.0)
+    assert np.all(np.diff(canvas.lon) > 0) and canvas.lon[0] == pytest.approx(-30.0)
+    assert canvas.coastline_scale == "10m"
+    _pixels(canvas.save(tmp_path / "europe.png"))
+
+
 @pytest.mark.parametrize("synthetic", [1, 0])
 def test_synthetic_label(offline_cartopy: Path, synthetic: int) -> None:
     field = _field(make_forecast(resolution=5.0, synthetic=synthetic), "2m_temperature")
