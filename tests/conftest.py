@@ -5,7 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pyproj  # noqa: F401  - must load before any NetCDF file is opened, see below
 import pytest
+
+# pyproj (cartopy) initialises its bundled PROJ/libcurl at import; if netCDF4 has opened a file
+# first, that corrupts the heap and the process aborts at exit ("double free or corruption").
+# Importing pyproj first avoids it. Workers do the same in webapp/verification/tasks.py.
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # ../shared beside the checkout (CI clones main with shared/ beside it).

@@ -26,6 +26,7 @@ import xarray as xr
 from forecast.errors import InvalidInputError
 
 DAYS_IN_CLIMATOLOGY_YEAR = 366
+_READ_BLOCK = 32  # archive times read at once
 
 
 def triangular_window(window_days: int = 61) -> np.ndarray:
@@ -103,22 +104,31 @@ class ClimatologyAccumulator:
             self._source = dict(archive.attrs)
         times = pd.DatetimeIndex(archive["time"].values)
         self._hours.update(int(h) for h in times.hour)
+        keep = []
         for i, t in enumerate(times):
             doys = [t.day_of_year]
             if not t.is_leap_year and t.day_of_year == 365:
                 doys.append(366)  # WeatherBench2 fills a non-leap year's day 366 with its day 365
             doys = [d for d in doys if d in self._needed]
-            if not doys:
-                continue
-            frame = archive[names].isel(time=i)
-            self._times.append(t)
-            values = {n: np.asarray(frame[n].values, dtype=np.float64) for n in names}
-            for doy in doys:
-                sums, counts = self._buckets.setdefault((doy, t.hour), ({}, {}))
-                for name, x in values.items():
-                    present = np.isfinite(x)
-                    sums[name] = sums.get(name, 0.0) + np.where(present, x, 0.0)
-                    counts[name] = counts.get(name, 0.0) + present
+            if doys:
+                keep.append((i, t, doys))
+        # Read a block of times at once (bounded memory), then index the arrays.
+        for start in range(0, len(keep), _READ_BLOCK):
+            block = keep[start : start + _READ_BLOCK]
+            data = archive[names].isel(time=[i for i, _, _ in block])
+            arrays = {
+                n: np.asarray(data[n].transpose("time", ...).values, dtype=np.float64)
+                for n in names
+            }
+            for j, (_, t, doys) in enumerate(block):
+                self._times.append(t)
+                for doy in doys:
+                    sums, counts = self._buckets.setdefault((doy, t.hour), ({}, {}))
+                    for name in names:
+                        x = arrays[name][j]
+                        present = np.isfinite(x)
+                        sums[name] = sums.get(name, 0.0) + np.where(present, x, 0.0)
+                        counts[name] = counts.get(name, 0.0) + present
 
     def result(self) -> xr.Dataset:
         """The smoothed climatology, dims (dayofyear, hour, [level,] lat, lon), float32."""
@@ -206,25 +216,31 @@ def synthetic_climatology(
     """The synthetic world's climatology for some days of year, by `compute_climatology`'s method.
 
     The archive is drawn from `forecast.data.synthetic.synthetic_era5` for each of `years`,
-    every `day_stride`-th day within the window of a requested day, at `hours`; it is
-    generated a month at a time so memory stays bounded on fine grids.
+    every `day_stride`-th calendar day within the window of a requested day, at `hours`; it
+    is generated 96 times at a time so memory stays bounded on fine grids. Variables default to
+    the forecast's target variables (`forecast.variables`).
     """
     from forecast.data.synthetic import synthetic_era5
 
     half = window_days // 2
-    times: set[pd.Timestamp] = set()
+    days: set[pd.Timestamp] = set()
     for year in years:
         for d in dayofyear:
             centre = pd.Timestamp(year=int(year), month=1, day=1) + pd.Timedelta(days=int(d) - 1)
-            for k in range(-half + 1, half, day_stride):
-                day = centre + pd.Timedelta(days=k)
-                times.update(day + pd.Timedelta(hours=int(h)) for h in hours)
+            days.update(centre + pd.Timedelta(days=k) for k in range(-half + 1, half))
+    # Every `day_stride`-th calendar day, so neighbouring requested days share archive days.
+    days = {day for day in days if day.toordinal() % day_stride == 0}
+    times = {day + pd.Timedelta(hours=int(h)) for day in days for h in hours}
     ordered = pd.DatetimeIndex(sorted(times))
+    if variables is None:
+        from forecast import variables as V
+
+        variables = V.TARGET_SURFACE_VARS + V.TARGET_ATMOSPHERIC_VARS
     accumulator = ClimatologyAccumulator(
         window_days=window_days, dayofyear=dayofyear, variables=variables
     )
-    for start in range(0, len(ordered), 120):
-        chunk = ordered[start : start + 120].to_numpy()
+    for start in range(0, len(ordered), 96):
+        chunk = ordered[start : start + 96].to_numpy()
         accumulator.add(
             synthetic_era5(chunk, grid_deg=grid_deg, levels=levels, seed=seed, variables=variables)
         )

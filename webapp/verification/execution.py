@@ -7,7 +7,9 @@ when a climatology is available, `climatology.nc` (its days of year for this run
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -91,36 +93,32 @@ def execute_scoring(*, run_id: int, task_id: str = "") -> dict:
 
     started = time.perf_counter()
     run = ForecastRun.objects.get(pk=run_id)
-    with (
-        xr.open_dataset(run_files.forecast_path(run_id)) as forecast,
-        xr.open_dataset(truth_path(run_id)) as truth,
-    ):
-        clim_file = climatology_path(run_id)
-        climatology = load_climatology(clim_file) if clim_file.exists() else None
-        notes = []
-        sums = evaluation.score_run(forecast, truth, climatology=climatology)
-        if climatology is not None:
-            climatology.close()
-        if sums.attrs.get("notes"):
-            notes.append(sums.attrs["notes"])
-        rows = sums_to_rows(sums)
-        truth_until = pd.Timestamp(truth["time"].values.max()).tz_localize("UTC").to_pydatetime()
-        clim_text = ""
-        if climatology is not None:
-            clim_text = (
-                f"{clim_file.name}: {climatology.attrs.get('climatology_description', '')}".strip()
-            )
-        services.verification_store_sums(
-            run_id=run_id,
-            rows=rows,
-            leads_total=int(forecast.sizes["time"]),
-            truth_until=truth_until,
-            climatology=clim_text or "none (ACC and the climatology baseline not computed)",
-            notes="; ".join(notes),
-            task_id=task_id,
-        )
-        leads = sorted({row["lead_hours"] for row in rows})
-        error_maps = _render_error_maps(run_id, forecast, truth, leads)
+    # Loaded whole and closed at once: the run's files are replaced atomically by later steps.
+    forecast = xr.load_dataset(run_files.forecast_path(run_id))
+    truth = xr.load_dataset(truth_path(run_id))
+    clim_file = climatology_path(run_id)
+    climatology = None
+    if clim_file.exists():
+        with load_climatology(clim_file) as lazy:
+            climatology = lazy.load()
+    sums = evaluation.score_run(forecast, truth, climatology=climatology)
+    notes = [sums.attrs["notes"]] if sums.attrs.get("notes") else []
+    rows = sums_to_rows(sums)
+    truth_until = pd.Timestamp(truth["time"].values.max()).tz_localize("UTC").to_pydatetime()
+    clim_text = "none (ACC and the climatology baseline not computed)"
+    if climatology is not None:
+        clim_text = climatology.attrs.get("climatology_description", clim_file.name)
+    services.verification_store_sums(
+        run_id=run_id,
+        rows=rows,
+        leads_total=int(forecast.sizes["time"]),
+        truth_until=truth_until,
+        climatology=clim_text,
+        notes="; ".join(notes),
+        task_id=task_id,
+    )
+    leads = sorted({row["lead_hours"] for row in rows})
+    error_maps = _render_error_maps(run_id, forecast, truth, leads)
     plots = render_run_plots(run_id=run_id, synthetic=bool(run.synthetic))
     logger.info(
         "run %s: scored %d leads (%d rows), %d plots, %d error maps in %.1f s",
@@ -148,14 +146,17 @@ def _render_error_maps(run_id: int, forecast, truth, leads: list[int]) -> int:
 
 
 def render_run_plots(*, run_id: int, synthetic: bool) -> dict[str, str]:
-    """Score curves (RMSE, ACC, bias vs lead, with baselines) of the run's headline fields."""
+    """Score curves (RMSE, ACC, bias vs lead, with baselines) of z500, t850 and t2m.
+
+    Every other field's scores are tables on the run's score page.
+    """
     from forecast.plots.scores import render_score_curves
     from forecast.variables import UNITS
 
     run = ForecastRun.objects.get(pk=run_id)
     media_root = Path(settings.MEDIA_ROOT)
     plots = {}
-    for variable, level, label in selectors.HEADLINE_FIELDS:
+    for variable, level, label in selectors.HEADLINE_FIELDS[:3]:
         curves = selectors.run_score_curves(run=run, variable=variable, level=level)
         if not any(curves["rmse"].values()):
             continue
@@ -216,3 +217,104 @@ def render_summary_plots() -> list[str]:
             )
             written.append(str(path.relative_to(media_root)))
     return written
+
+
+def run_valid_times(run: ForecastRun) -> list[pd.Timestamp]:
+    """The run's valid times (init + 6 h·k, k = 1…steps), aware UTC."""
+    init = pd.Timestamp(run.init_time)
+    init = init.tz_localize("UTC") if init.tzinfo is None else init.tz_convert("UTC")
+    return [init + pd.Timedelta(hours=6 * k) for k in range(1, run.steps + 1)]
+
+
+def truth_available_until(source: str, *, now: dt.datetime) -> dt.datetime:
+    """The newest valid time whose truth can be had now, aware UTC.
+
+    CDS: the newest time ERA5(T) holds every field of (probed through the ERA5 cache, see
+    `forecast.data.acquire.resolve_init_time`). Synthetic: now − the ERA5T stand-in latency
+    (`forecast.data.acquire.SYNTHETIC_LATENCY`, 5 days), so both sources fill in alike.
+    """
+    from forecast.data import acquire
+
+    naive_now = pd.Timestamp(now).tz_convert("UTC").tz_localize(None).to_pydatetime()
+    if source == "synthetic":
+        until = naive_now - acquire.SYNTHETIC_LATENCY
+    else:
+        until = acquire.resolve_init_time(
+            "cds", now=naive_now, cache_dir=Path(settings.GCF_CACHE_DIR) / "era5"
+        )
+    return pd.Timestamp(until).tz_localize("UTC").to_pydatetime()
+
+
+def prepare_truth(*, run_id: int, valid_times: list[str]) -> Path:
+    """Writes the truth at the init time and `valid_times` to `truth.nc`, through the ERA5 cache.
+
+    The init-time analysis is the persistence baseline's forecast.
+    """
+    from forecast.data.acquire import acquire_truth
+
+    run = ForecastRun.objects.get(pk=run_id)
+    times = [pd.Timestamp(run.init_time)] + [pd.Timestamp(t) for t in valid_times]
+    naive = sorted({(t.tz_convert("UTC") if t.tzinfo else t).tz_localize(None) for t in times})
+    return acquire_truth(
+        [t.to_pydatetime() for t in naive],
+        levels=run.levels,
+        grid_deg=run.grid_deg,
+        cache_dir=Path(settings.GCF_CACHE_DIR) / "era5",
+        output=truth_path(run_id),
+        source=run.data_source,
+    )
+
+
+def climatology_cache_dir() -> Path:
+    """`var/cache/climatology/`: computed climatologies, one file per day of year."""
+    return Path(settings.GCF_CACHE_DIR) / "climatology"
+
+
+def prepare_climatology(*, run_id: int, valid_times: list[str]) -> str:
+    """Writes the climatology for the run's valid days to `climatology.nc`; says where it came from.
+
+    Sources, in order: the file named by `GCF_CLIMATOLOGY` (e.g. WeatherBench2's ERA5
+    climatology on the run's grid); for synthetic runs, the synthetic world's own climatology
+    computed with `forecast.verify.climatology.synthetic_climatology` (three previous years,
+    every 3rd day, cached per day of year). Otherwise none: the run is scored without ACC and
+    the climatology baseline, and the returned text says so.
+    """
+    import xarray as xr
+
+    from forecast.data.acquire import write_atomic
+    from forecast.verify.climatology import as_climatology, synthetic_climatology
+
+    run = ForecastRun.objects.get(pk=run_id)
+    target = climatology_path(run_id)
+    valid = pd.DatetimeIndex([pd.Timestamp(t) for t in valid_times])
+    days = sorted({int(d) for d in valid.day_of_year})
+    user_file = os.environ.get("GCF_CLIMATOLOGY", "")
+    if user_file:
+        with xr.open_dataset(user_file) as ds:
+            clim = as_climatology(ds, name=user_file).sel(dayofyear=days).load()
+        description = f"user file {user_file}"
+    elif run.data_source == "synthetic":
+        from forecast.data.acquire import resolve_levels
+
+        levels = resolve_levels(run.levels)
+        year = pd.Timestamp(run.init_time).year
+        years = (year - 3, year - 2, year - 1)
+        folder = climatology_cache_dir() / f"synthetic-g{run.grid_deg:g}-l{len(levels)}-y{years[0]}"
+        missing = [d for d in days if not (folder / f"doy{d:03d}.nc").exists()]
+        if missing:
+            computed = synthetic_climatology(
+                missing, grid_deg=run.grid_deg, levels=levels, years=years
+            )
+            for d in missing:
+                write_atomic(computed.sel(dayofyear=[d]), folder / f"doy{d:03d}.nc")
+        clim = xr.concat(
+            [xr.load_dataset(folder / f"doy{d:03d}.nc") for d in days], dim="dayofyear"
+        )
+        description = f"synthetic world {years[0]}–{years[-1]}, 61-day triangular window"
+    else:
+        target.unlink(missing_ok=True)
+        logger.warning("run %s: no climatology (set GCF_CLIMATOLOGY): ACC not computed", run_id)
+        return "none: GCF_CLIMATOLOGY not set (ACC and the climatology baseline not computed)"
+    clim.attrs["climatology_description"] = description
+    write_atomic(clim, target)
+    return description

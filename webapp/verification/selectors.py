@@ -265,3 +265,21 @@ def verified_runs(*, limit: int = 200) -> QuerySet[RunVerification]:
 def regions_scored() -> list[str]:
     """Region names present in the stored sums."""
     return sorted(ScoreSum.objects.values_list("region", flat=True).distinct())
+
+
+def runs_awaiting_verification(*, run_ids: Sequence[int] | None = None) -> list[dict]:
+    """Succeeded runs not yet verified at every lead.
+
+    Returns:
+      `[{"run_id", "data_source", "leads_scored": [hours]}]`, oldest init time first.
+    """
+    runs = ForecastRun.objects.filter(status=ForecastRun.Status.SUCCEEDED).order_by("init_time")
+    if run_ids is not None:
+        runs = runs.filter(pk__in=list(run_ids))
+    out = []
+    for run in runs.select_related("verification"):
+        record = getattr(run, "verification", None)
+        scored = list(record.leads_scored) if record is not None else []
+        if len(scored) < run.steps:
+            out.append({"run_id": run.pk, "data_source": run.data_source, "leads_scored": scored})
+    return out

@@ -6,7 +6,11 @@ idempotent (scores are upserted, plots overwritten atomically).
 
 from __future__ import annotations
 
+import pyproj  # noqa: F401
 from celery import shared_task
+
+# pyproj (cartopy) must initialise before netCDF4 opens any file in this worker process, or the
+# heap is corrupted and the worker aborts at exit; Celery imports this module at start-up.
 
 
 @shared_task(
