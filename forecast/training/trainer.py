@@ -11,7 +11,9 @@ Every `checkpoint_every` steps, at the end of each phase and when stopped early,
 * the checkpoint, in the official `.npz` layout (`forecast.model.checkpoint.save`), so
   `forecast predict` / `forecast inspect` and DeepMind's code load it;
 * `<name>.train_state.npz` beside it: the optimiser state (flattened leaves), the global step,
-  the phase and step within it, and a fingerprint of the settings that shape the run;
+  the phase and step within it, a fingerprint of the settings that shape the run and the
+  phases run so far (a resumed config may append phases, e.g. to train longer, but not
+  change those already run);
 * `<name>.log.jsonl`: one JSON object per logged step (loss, learning rate, gradient norm,
   validation loss).
 
@@ -83,15 +85,24 @@ class _State:
 
 
 def _fingerprint(config: TrainConfig, model_config: model_config_lib.ModelConfig) -> str:
-    """Hash of the settings a resumed run must share with the run that wrote the state."""
+    """Hash of the settings a resumed run must share with the run that wrote the state.
+
+    Phases are checked separately (`_phases_started`): a config may append phases to a
+    finished run (train longer) but not change the ones already run.
+    """
     shape = {
         "model": model_config_lib.to_dict(model_config),
         "task": model_config_lib.to_dict(config.task),
-        "phases": [dataclasses.asdict(p) for p in config.phases],
         "seed": config.seed,
         "batch_size": config.batch_size,
     }
     return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _phases_started(config: TrainConfig, state: _State) -> str:
+    """JSON of the phases run so far (finished ones and the one in progress)."""
+    count = state.phase_index + (1 if state.phase_step > 0 else 0)
+    return json.dumps([dataclasses.asdict(p) for p in config.phases[:count]])
 
 
 def _check_grid(resolution: float, lat: np.ndarray, lon: np.ndarray) -> None:
@@ -132,6 +143,7 @@ def _save(
         "phase_index": np.int64(state.phase_index),
         "phase_step": np.int64(state.phase_step),
         "fingerprint": np.str_(fingerprint),
+        "phases": np.str_(_phases_started(config, state)),
         "checkpoint_sha256": np.str_(checkpoint.file_sha256(config.checkpoint)),
     }
     tmp = config.state_path.with_name(f".{config.state_path.name}.{os.getpid()}.tmp")
@@ -153,7 +165,13 @@ def _load_state(config: TrainConfig, fingerprint: str) -> tuple[_State, list[np.
         if str(saved["fingerprint"]) != fingerprint:
             raise CheckpointError(
                 f"{config.state_path} was written by a run with other settings "
-                "(model, task, phases, seed or batch size); remove it or train with --no-resume"
+                "(model, task, seed or batch size); remove it or train with --no-resume"
+            )
+        done = json.loads(str(saved["phases"]))
+        if done != [dataclasses.asdict(p) for p in config.phases[: len(done)]]:
+            raise CheckpointError(
+                f"{config.state_path} was written by a run with other phases {done}; only "
+                "appending phases is allowed: remove it or train with --no-resume"
             )
         if str(saved["checkpoint_sha256"]) != checkpoint.file_sha256(config.checkpoint):
             raise CheckpointError(

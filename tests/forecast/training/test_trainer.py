@@ -120,6 +120,19 @@ def test_state_of_another_run_is_refused(small_archive, small_stats, tmp_path) -
     other = train_config_from_dict(_config(small_archive, small_stats, tmp_path, seed=5))
     with pytest.raises(CheckpointError, match="other settings"):
         train(other)
+    changed = _config(small_archive, small_stats, tmp_path)
+    changed["training"]["phases"][0]["peak_learning_rate"] = 5e-3
+    with pytest.raises(CheckpointError, match="other phases"):
+        train(train_config_from_dict(changed))
+
+
+def test_appending_a_phase_trains_longer(small_archive, small_stats, tmp_path) -> None:
+    short = _config(small_archive, small_stats, tmp_path)
+    short["training"]["phases"] = short["training"]["phases"][:1]
+    assert train(train_config_from_dict(short)).global_step == 3
+    longer = _config(small_archive, small_stats, tmp_path)
+    result = train(train_config_from_dict(longer))
+    assert result.completed and result.global_step == 5
 
 
 def test_toml_config_and_errors(tmp_path) -> None:
