@@ -1,0 +1,59 @@
+"""The verification pages and the run page's verification section, on a really scored run."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from tests.webapp.verification.factories import make_forecast_run, shared_cache, var_dir  # noqa: F401
+from webapp.verification import execution
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def scored_run(var_dir):  # noqa: F811
+    run = make_forecast_run(steps=4)  # to +24 h, the first lead of the history plots
+    iso = [t.isoformat() for t in execution.run_valid_times(run)]
+    execution.prepare_truth(run_id=run.pk, valid_times=iso)
+    execution.prepare_climatology(run_id=run.pk, valid_times=iso)
+    execution.execute_scoring(run_id=run.pk)
+    execution.render_summary_plots()
+    return run
+
+
+def test_run_page_shows_scores_plots_and_error_maps(client, scored_run):
+    page = client.get(reverse("runs:detail", args=[scored_run.pk])).content.decode()
+    assert 'id="verification"' in page and 'id="run-headline-scores"' in page
+    assert "Scored 4 of 4 leads" in page
+    assert "/media/runs/" in page and "scores_geopotential_500.png" in page
+    assert "error_map_geopotential_500hPa_006h.png" in page  # an error-map panel among products
+    scores = client.get(reverse("verification:run", args=[scored_run.pk])).content.decode()
+    assert 'data-field="geopotential@500"' in scores and "SYNTHETIC DATA" in scores
+    assert "+12 h" in scores and "—" in scores  # the climatology's ACC is undefined
+
+
+def test_history_and_scorecard_pages(client, scored_run):
+    page = client.get(reverse("verification:history")).content.decode()
+    assert 'data-field="z500"' in page and f"#{scored_run.pk}" in page
+    assert "history_geopotential_500_rmse.png" in page
+    page = client.get(
+        reverse("verification:history"), {"region": "europe", "days": "7"}
+    ).content.decode()
+    assert 'value="europe" selected' in page
+    card = client.get(reverse("verification:scorecard")).content.decode()
+    assert 'id="scorecard"' in card and "0.0%" in card  # the model here is persistence
+    assert "scorecard_persistence.png" in card
+    card = client.get(
+        reverse("verification:scorecard"), {"baseline": "climatology", "metric": "acc"}
+    ).content.decode()
+    assert "model vs climatology" in card
+
+
+def test_unverified_run_and_empty_pages(client, var_dir):  # noqa: F811
+    run = make_forecast_run(steps=2)
+    page = client.get(reverse("runs:detail", args=[run.pk])).content.decode()
+    assert 'id="not-verified"' in page
+    assert 'id="no-scores"' in client.get(reverse("verification:history")).content.decode()
+    assert 'id="no-scores"' in client.get(reverse("verification:scorecard")).content.decode()
+    assert client.get(reverse("verification:run", args=[run.pk + 100])).status_code == 404
