@@ -88,11 +88,18 @@ def execute_scoring(*, run_id: int, task_id: str = "") -> dict:
     """
     import xarray as xr
 
+    from forecast.errors import InvalidInputError
     from forecast.verify import evaluation
     from forecast.verify.climatology import load_climatology
 
     started = time.perf_counter()
     run = ForecastRun.objects.get(pk=run_id)
+    for path, what in (
+        (run_files.forecast_path(run_id), "forecast"),
+        (truth_path(run_id), "truth"),
+    ):
+        if not path.is_file():
+            raise InvalidInputError(f"run {run_id}: its {what} file {path} does not exist")
     # Loaded whole and closed at once: the run's files are replaced atomically by later steps.
     forecast = xr.load_dataset(run_files.forecast_path(run_id))
     truth = xr.load_dataset(truth_path(run_id))
