@@ -9,10 +9,12 @@ import xarray as xr
 
 from forecast.errors import InvalidInputError
 from forecast.verify.climatology import (
+    ClimatologyAccumulator,
     as_climatology,
     climatology_at,
     compute_climatology,
     load_climatology,
+    synthetic_climatology,
     triangular_window,
 )
 
@@ -141,3 +143,25 @@ def test_user_file_in_weatherbench2_naming_is_normalised(tmp_path):
         as_climatology(clim.isel(dayofyear=0))
     with pytest.raises(InvalidInputError, match="cannot read"):
         load_climatology(tmp_path / "missing.nc")
+
+
+def test_archive_added_in_pieces_gives_the_same_climatology():
+    times = pd.date_range("2024-12-01", "2025-01-31", freq="12h")
+    ds = archive(times, seed=4)
+    whole = compute_climatology(ds, dayofyear=[1, 366, 20])
+    accumulator = ClimatologyAccumulator(dayofyear=[1, 366, 20])
+    for part in (slice(0, 40), slice(40, 77), slice(77, None)):
+        accumulator.add(ds.isel(time=part))
+    xr.testing.assert_allclose(accumulator.result(), whole)
+
+
+def test_synthetic_world_climatology_is_near_the_world_around_that_day():
+    clim = synthetic_climatology(
+        [46], grid_deg=30.0, levels=(500,), years=(2024, 2025), day_stride=6
+    )
+    assert set(clim.data_vars) >= {"2m_temperature", "geopotential", "total_precipitation_6hr"}
+    assert clim.attrs["synthetic"] == 1 and clim.attrs["archive_times_used"] > 0
+    z = clim["geopotential"].sel(dayofyear=46, hour=0, level=500)
+    assert np.isfinite(z).all() and 4.6e4 < float(z.mean()) < 6.0e4  # ~5.5 km geopotential height
+    t2m = clim["2m_temperature"].sel(dayofyear=46)
+    assert float(t2m.sel(lat=0).mean()) > float(t2m.sel(lat=90).mean()) + 10  # warm tropics
