@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import haiku as hk
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from forecast.model import autoregressive, casting, graphcast, normalization
@@ -88,6 +89,34 @@ def build_predictor(
     # Outermost: feeds float32 physical-unit predictions back as inputs, as inference does;
     # checkpointing keeps backward-pass memory at one step's activations.
     return autoregressive.Predictor(one_step, gradient_checkpointing=gradient_checkpointing)
+
+
+def build_edge_embedder(
+    model_config: ModelConfig,
+    task_config: TaskConfig,
+    graphs: GraphArrays,
+    *,
+    bfloat16: bool = True,
+    fuse_edge_first_layer: bool = True,
+):
+    """`() -> GraphArrays.edge_embeddings` (inside `hk.transform`), with the step's casting.
+
+    The edge embeddings depend only on weights and graphs: a rollout computes them once and
+    passes them in `GraphArrays.edge_embeddings`; results are identical to computing them in
+    every step.
+    """
+    network = graphcast.GraphCast(
+        model_config, task_config, graphs, fuse_edge_first_layer=fuse_edge_first_layer
+    )
+    if not bfloat16:
+        return lambda: network.embed_edges(jnp.float32)
+
+    def embed():
+        # Same placement as `casting.Bfloat16Cast` around the network in `build_one_step`.
+        with casting.bfloat16_params():
+            return network.embed_edges(jnp.bfloat16)
+
+    return embed
 
 
 def init_params(

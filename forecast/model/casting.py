@@ -32,7 +32,7 @@ class Bfloat16Cast(Predictor):
         """One step; outputs converted to float32."""
         if not self._enabled:
             return self._predictor(inputs, forcings)
-        with _bfloat16_params():
+        with bfloat16_params():
             outputs = self._predictor(_to_bf16(inputs), _to_bf16(forcings))
         return {name: value.astype(jnp.float32) for name, value in outputs.items()}
 
@@ -40,7 +40,7 @@ class Bfloat16Cast(Predictor):
         """The inner loss with bf16 inputs/targets, returned as float32."""
         if not self._enabled:
             return self._predictor.loss(inputs, targets, forcings)
-        with _bfloat16_params():
+        with bfloat16_params():
             loss = self._predictor.loss(_to_bf16(inputs), _to_bf16(targets), _to_bf16(forcings))
         return loss.astype(jnp.float32)
 
@@ -53,7 +53,9 @@ def _to_bf16(fields: Fields) -> Fields:
 
 
 @contextlib.contextmanager
-def _bfloat16_params():
+def bfloat16_params():
+    """Within haiku: parameters created float32, read as bf16."""
+
     def create_float32(next_creator, shape, dtype, init, context):
         del dtype, context
         return next_creator(shape, jnp.float32, init)

@@ -32,6 +32,9 @@ class GraphArrays(NamedTuple):
     grid2mesh: EdgeIndex
     mesh: EdgeIndex
     mesh2grid: EdgeIndex
+    # Optional `GraphCast.embed_edges()` output (grid2mesh, mesh, mesh2grid), each [E, 1, L]:
+    # step-invariant, so a rollout computes it once instead of every step.
+    edge_embeddings: tuple[jax.Array, jax.Array, jax.Array] | None = None
 
     @classmethod
     def from_graphs(cls, graphs: Any) -> GraphArrays:
@@ -151,15 +154,31 @@ class GraphCast(Predictor):
         mesh_nodes = jnp.concatenate(
             [jnp.zeros((num_mesh, batch, grid_data.shape[-1]), dtype), mesh_struct], axis=-1
         )
+        embedded = graphs.edge_embeddings or (None, None, None)
         latents = self._encoder(
-            {"grid_nodes": grid_nodes, "mesh_nodes": mesh_nodes}, graphs.grid2mesh
+            {"grid_nodes": grid_nodes, "mesh_nodes": mesh_nodes}, graphs.grid2mesh, embedded[0]
         )
-        mesh_latents = self._processor({"mesh_nodes": latents["mesh_nodes"]}, graphs.mesh)
+        mesh_latents = self._processor(
+            {"mesh_nodes": latents["mesh_nodes"]}, graphs.mesh, embedded[1]
+        )
         decoded = self._decoder(
             {"mesh_nodes": mesh_latents["mesh_nodes"], "grid_nodes": latents["grid_nodes"]},
             graphs.mesh2grid,
+            embedded[2],
         )
         return self._unstack(decoded["grid_nodes"], batch, num_lat, num_lon)
+
+    def embed_edges(self, dtype: jnp.dtype) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """Edge embeddings of the three graphs, for `GraphArrays.edge_embeddings`.
+
+        They depend only on the weights and the graph structure, not on the data.
+        """
+        graphs = self._graphs
+        return (
+            self._encoder.embed_edges(graphs.grid2mesh.features.astype(dtype)),
+            self._processor.embed_edges(graphs.mesh.features.astype(dtype)),
+            self._decoder.embed_edges(graphs.mesh2grid.features.astype(dtype)),
+        )
 
     def loss(self, inputs: Fields, targets: Fields, forcings: Fields) -> jax.Array:
         """Weighted MSE of one step (see `weighted_mse`); targets in this model's units."""

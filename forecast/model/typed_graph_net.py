@@ -146,12 +146,19 @@ class GraphNetwork(hk.Module):
         self._f32_aggregation = f32_aggregation
         self._fuse = fuse_edge_first_layer
 
-    def __call__(self, nodes: dict[str, jax.Array], edges: EdgeIndex) -> dict[str, jax.Array]:
+    def __call__(
+        self,
+        nodes: dict[str, jax.Array],
+        edges: EdgeIndex,
+        edge_embedding: jax.Array | None = None,
+    ) -> dict[str, jax.Array]:
         """Runs the network.
 
         Args:
           nodes: node set name → features or latents `[num_nodes, B, F]`.
           edges: the edge set (features `[E, 4]`, broadcast over batch).
+          edge_embedding: `embed_edges(edges.features)` computed beforehand (it depends only
+            on the weights and the graph, so a rollout computes it once); None computes it.
 
         Returns:
           Node set name → latents `[num_nodes, B, L]`; with `output_size`, the receiver set's
@@ -160,10 +167,11 @@ class GraphNetwork(hk.Module):
         blocks = self._networks_builder()
         batch = next(iter(nodes.values())).shape[1]
         dtype = next(iter(nodes.values())).dtype
-        edge_features = jnp.broadcast_to(
-            edges.features.astype(dtype)[:, None, :], (edges.features.shape[0], batch, 4)
+        if edge_embedding is None:
+            edge_embedding = self._embed_edges(blocks, edges.features.astype(dtype))
+        edge_latents = jnp.broadcast_to(
+            edge_embedding.astype(dtype), (edge_embedding.shape[0], batch, self._latent)
         )
-        edge_latents = blocks["encoder_edges"](edge_features)
         if self._embed_nodes:
             nodes = {s: blocks[f"encoder_nodes_{s}"](nodes[s]) for s in self._node_sets}
         for step in range(self._num_steps):
@@ -172,6 +180,13 @@ class GraphNetwork(hk.Module):
             nodes = dict(nodes)
             nodes[self._receiver_set] = blocks["decoder"](nodes[self._receiver_set])
         return nodes
+
+    def embed_edges(self, features: jax.Array) -> jax.Array:
+        """Edge embeddings `[E, 1, L]` from structural features `[E, 4]` (in their dtype)."""
+        return self._embed_edges(self._networks_builder(), features)
+
+    def _embed_edges(self, blocks: dict[str, Block], features: jax.Array) -> jax.Array:
+        return blocks["encoder_edges"](features[:, None, :])
 
     def _message_passing(self, blocks, step, nodes, edge_latents, edges):
         senders, receivers = edges.senders, edges.receivers
