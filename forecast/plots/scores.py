@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
+import matplotlib.dates
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -63,7 +64,7 @@ def _save(figure: Figure, path: Path) -> Path:
 def _mark_synthetic(figure: Figure, synthetic: bool) -> None:
     if synthetic:
         figure.text(
-            0.01, 0.99, SYNTHETIC_LABEL, ha="left", va="top", color="#b00020",
+            0.005, 0.005, SYNTHETIC_LABEL, ha="left", va="bottom", color="#b00020",
             fontsize=11, fontweight="bold",
         )  # fmt: skip
 
@@ -143,6 +144,7 @@ def render_history(
     ax = figure.subplots()
     linestyles = ["-", "--", ":", "-."]
     leads_seen: dict[str, int] = {}
+    all_times: list[pd.Timestamp] = []
     for label, points in series.items():
         points = sorted((pd.Timestamp(t), float(v)) for t, v in points if v is not None)
         points = [(t, v) for t, v in points if math.isfinite(v)]
@@ -156,6 +158,7 @@ def render_history(
         if predictor != "model":
             style["alpha"] = 0.7
         ax.plot([t for t, _ in points], [v for _, v in points], label=label, markersize=3, **style)
+        all_times += [t for t, _ in points]
     label = METRIC_LABEL.get(metric, metric)
     ax.set_ylabel(label + (f" [{units}]" if units and metric in ("rmse", "bias", "mae") else ""))
     ax.set_xlabel("init time")
@@ -164,7 +167,14 @@ def render_history(
         ax.legend(fontsize=8, ncol=2)
     else:
         ax.text(0.5, 0.5, "no verified runs yet", ha="center", va="center", transform=ax.transAxes)
-    figure.autofmt_xdate()
+    if all_times:
+        # At least two days shown, so a first verified run is not lost on a years-wide axis.
+        start, end = min(all_times), max(all_times)
+        pad = max(pd.Timedelta(days=1), (end - start) * 0.05)
+        ax.set_xlim(start - pad, end + pad)
+        locator = matplotlib.dates.AutoDateLocator()
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(matplotlib.dates.ConciseDateFormatter(locator))
     ax.set_title(title, fontsize=11)
     figure.tight_layout()
     _mark_synthetic(figure, synthetic)
@@ -195,7 +205,7 @@ def render_scorecard(
     for (row, lead), value in change.items():
         if value is not None and math.isfinite(value):
             grid[rows.index(row), leads.index(lead)] = value
-    figure = Figure(figsize=(max(5.0, 0.45 * len(leads) + 2.5), max(2.5, 0.32 * len(rows) + 1.4)))
+    figure = Figure(figsize=(max(7.5, 0.45 * len(leads) + 3.0), max(3.0, 0.32 * len(rows) + 1.6)))
     ax = figure.subplots()
     image = ax.imshow(
         np.ma.masked_invalid(grid), cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto"
