@@ -89,29 +89,32 @@ def _block(frame: np.ndarray) -> np.ndarray:
     return np.asarray(frame, dtype=dtype).reshape((-1,) + frame.shape[-2:])
 
 
-def _check_inputs(forecast: xr.Dataset, truth: xr.Dataset, names: Sequence[str]) -> None:
-    missing = [n for n in names if n not in truth.data_vars]
+def _check_inputs(
+    forecast: xr.Dataset, other: xr.Dataset, names: Sequence[str], what: str = "truth"
+) -> None:
+    """`other` (truth, climatology, init state) holds `names` on the forecast's grid and levels."""
+    missing = [n for n in names if n not in other.data_vars]
     if missing:
-        raise InvalidInputError(f"truth lacks variables {missing}")
+        raise InvalidInputError(f"{what} lacks variables {missing}")
     for dim in ("lat", "lon"):
-        if dim not in forecast.dims or dim not in truth.dims:
-            raise InvalidInputError(f"forecast or truth has no {dim!r} dimension")
-        if forecast.sizes[dim] != truth.sizes[dim] or not np.allclose(
-            forecast[dim].values, truth[dim].values, atol=1e-4
+        if dim not in forecast.dims or dim not in other.dims:
+            raise InvalidInputError(f"forecast or {what} has no {dim!r} dimension")
+        if forecast.sizes[dim] != other.sizes[dim] or not np.allclose(
+            forecast[dim].values, other[dim].values, atol=1e-4
         ):
             raise InvalidInputError(
                 f"grid mismatch: forecast {dim} has {forecast.sizes[dim]} points "
-                f"({float(forecast[dim][0])}…{float(forecast[dim][-1])}), truth has "
-                f"{truth.sizes[dim]} ({float(truth[dim][0])}…{float(truth[dim][-1])})"
+                f"({float(forecast[dim][0])}…{float(forecast[dim][-1])}), {what} has "
+                f"{other.sizes[dim]} ({float(other[dim][0])}…{float(other[dim][-1])})"
             )
     if "level" in forecast.dims:
-        if "level" not in truth.dims:
-            raise InvalidInputError("truth has no pressure levels")
+        if "level" not in other.dims:
+            raise InvalidInputError(f"{what} has no pressure levels")
         absent = sorted(
-            set(forecast["level"].values.tolist()) - set(truth["level"].values.tolist())
+            set(forecast["level"].values.tolist()) - set(other["level"].values.tolist())
         )
         if absent:
-            raise InvalidInputError(f"truth lacks pressure levels {absent}")
+            raise InvalidInputError(f"{what} lacks pressure levels {absent}")
 
 
 def forecast_init_time(forecast: xr.Dataset) -> pd.Timestamp:
@@ -199,8 +202,10 @@ def score_run(
         else:
             if "time" in init_state.dims:
                 init_state = init_state.sel(time=init_time)
-            _check_inputs(forecast, init_state.expand_dims("time"), names)
+            _check_inputs(forecast, init_state, names, "init state")
             predictors.append("persistence")
+    if climatology is not None:
+        _check_inputs(forecast, climatology, names, "climatology")
     if "climatology" in baselines:
         if climatology is None:
             notes.append("climatology baseline not scored: no climatology given")

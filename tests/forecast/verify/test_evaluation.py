@@ -201,3 +201,11 @@ def test_bad_inputs_are_refused_with_the_reason():
         evaluation.score_run(run, truth.sel(level=[500]))
     with pytest.raises(InvalidInputError, match="lacks variables"):
         evaluation.score_run(run, truth, variables=["temperature"])
+    coarse = factories.climatology(factories.model_layout(TIMES[:2], step=5.0), days=[362, 363])
+    with pytest.raises(InvalidInputError, match="climatology has 37"):
+        evaluation.score_run(run, truth, climatology=coarse)
+    clim = factories.climatology(truth, days=[362, 363])
+    with pytest.raises(InvalidInputError, match="climatology lacks pressure levels"):
+        evaluation.score_run(run, truth, climatology=clim.sel(level=[850]))
+    with pytest.raises(InvalidInputError, match=r"climatology has no \(day of year, hour\)"):
+        evaluation.score_run(run, truth, climatology=clim.sel(dayofyear=[362]))
