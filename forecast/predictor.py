@@ -78,8 +78,9 @@ def to_forecast_layout(
     num_steps = predictions.sizes["time"]
     lead_times = pd.to_timedelta(np.arange(1, num_steps + 1) * STEP)
     valid_times = (init_time + lead_times).to_numpy().astype("datetime64[ns]")
+    lead_values = lead_times.to_numpy().astype("timedelta64[ns]")
     result = predictions.drop_vars("time", errors="ignore").assign_coords(
-        time=("time", valid_times), lead_time=("time", lead_times.to_numpy())
+        time=("time", valid_times), lead_time=("time", lead_values)
     )
     order = [d for d in ("time", "level", "lat", "lon") if d in result.dims]
     result = result.transpose(*order)
