@@ -165,7 +165,7 @@ def verification_history(
 
     Returns:
       `{"<predictor> <lead> h": [(init_time, value), ...]}`, oldest first; only leads that
-      some run has been verified at.
+      some run has been verified at and that have a defined value.
     """
     expressions = _per_run_expressions()
     rows = (
@@ -184,7 +184,12 @@ def verification_history(
         if metric == "rmse" and value is not None:
             value = math.sqrt(value)
         series[f"{row['predictor']} {row['lead_hours']} h"].append((row["init_time"], value))
-    return {label: points for label, points in series.items() if points}
+    # Series with no defined value (e.g. ACC of a wind vector) are left out.
+    return {
+        label: points
+        for label, points in series.items()
+        if any(value is not None for _, value in points)
+    }
 
 
 def scorecard(
