@@ -14,7 +14,7 @@ import sys
 from forecast.errors import ForecastError
 
 # Imported lazily by name so `forecast inspect` does not pay for JAX start-up of `train`, etc.
-COMMANDS = ("inspect", "predict", "fetch", "score", "train", "synth", "stats")
+COMMANDS = ("inspect", "predict", "fetch", "score", "climatology", "train", "synth", "stats")
 
 
 def build_parser() -> argparse.ArgumentParser:
