@@ -21,13 +21,14 @@ from prefect import flow, get_run_logger, task
 from prefect.runtime import flow_run as current_flow_run
 
 from flows.django_setup import setup_django
+from flows.retry import retry_only_transient
 
 setup_django()
 
 from django.conf import settings  # noqa: E402
 
 from flows import cycle, inputs  # noqa: E402
-from forecast.errors import DataUnavailableError, ForecastError, InvalidInputError  # noqa: E402
+from forecast.errors import ForecastError, InvalidInputError  # noqa: E402
 from webapp.runs import execution, provenance, services  # noqa: E402
 from webapp.runs.models import ForecastRun  # noqa: E402
 from webapp.runs.tasks import render_products_task, rollout_task  # noqa: E402
@@ -38,18 +39,6 @@ logger = logging.getLogger(__name__)
 _RUN_OF_FLOW_RUN: dict[str, int] = {}
 _POLL_S = 0.5
 _HEARTBEAT_S = 30.0
-
-
-def _only_transient(task_, task_run, state) -> bool:
-    """Retry acquisition only when the data is not available yet or the service hiccuped."""
-    del task_, task_run
-    try:
-        state.result(raise_on_failure=True)
-    except DataUnavailableError:
-        return True
-    except Exception:  # noqa: BLE001 - anything else is permanent
-        return False
-    return False
 
 
 @task(name="resolve-init-time")
@@ -75,7 +64,7 @@ def create_run(init_time: str, config: cycle.CycleConfig, triggered_by: str) -> 
     name="acquire-inputs",
     retries=3,
     retry_delay_seconds=[10, 60, 300],
-    retry_condition_fn=_only_transient,
+    retry_condition_fn=retry_only_transient,
 )
 def acquire_inputs(run_id: int) -> str:
     """Fetches (or generates) the inputs into the cache and copies them to the run directory."""

@@ -1,11 +1,8 @@
-"""The served deployments: names, schedules, parameters; the transient-only retry rule."""
+"""The served deployments: names, schedules, parameters."""
 
 from __future__ import annotations
 
-from prefect.states import Failed
-
-from flows import daily, deployments
-from forecast.errors import DataUnavailableError, InvalidInputError
+from flows import deployments
 
 
 def test_daily_and_reaper_deployments_with_their_crons():
@@ -15,9 +12,3 @@ def test_daily_and_reaper_deployments_with_their_crons():
     crons = {key: [s.schedule.cron for s in d.schedules] for key, d in by_name.items()}
     assert crons[("daily-forecast", "daily")] == [deployments.DAILY_CRON]
     assert crons[("reap-stale-runs", "reaper")] == [deployments.REAPER_CRON]
-
-
-def test_only_transient_errors_are_retried():
-    assert daily._only_transient(None, None, Failed(data=DataUnavailableError("not yet")))
-    assert not daily._only_transient(None, None, Failed(data=InvalidInputError("bad")))
-    assert not daily._only_transient(None, None, Failed(data=RuntimeError("bug")))

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from webapp.infra.ports import free_port, port_open
+from webapp.infra.processes import terminate
 
 SEARCH = ("redis-server", "valkey-server")
 
@@ -94,14 +95,7 @@ class RedisServer:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stops the server (SIGTERM, then SIGKILL after `timeout` s)."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        terminate(self.process, timeout=timeout)
 
     def __enter__(self) -> RedisServer:
         return self.start()

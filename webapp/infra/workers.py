@@ -12,20 +12,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from webapp.config.env import REPO_ROOT
+from webapp.infra.processes import child_pids, terminate
 
 # The gpu queue runs one rollout at a time per worker: the accelerator holds one model.
 CONCURRENCY = {"gpu": 1, "cpu": 1}
-
-
-def _children(pid: int) -> list[int]:
-    """Direct child pids of `pid` (from /proc)."""
-    found: list[int] = []
-    for task_dir in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found += [int(p) for p in (task_dir / "children").read_text().split()]
-        except OSError:
-            continue
-    return found
 
 
 class Worker:
@@ -87,19 +77,14 @@ class Worker:
 
     def pool_pids(self) -> list[int]:
         """Pids of the pool processes that execute the tasks."""
-        return _children(self.process.pid) if self.process else []
+        return child_pids(self.process.pid) if self.process else []
 
     def stop(self, timeout: float = 20.0) -> None:
         """Warm shutdown (SIGTERM), then SIGKILL of the whole process group after `timeout` s."""
-        if self.process is None or self.process.poll() is not None:
+        if self.process is None:
             return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-        # Pool children left behind by a killed parent.
+        terminate(self.process, timeout=timeout, group=True)
+        # Pool children left behind by a parent that was killed.
         try:
             os.killpg(self.process.pid, signal.SIGKILL)
         except ProcessLookupError:
