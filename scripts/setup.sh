@@ -37,5 +37,5 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
   echo "$wanted" > "$stamp"
 fi
 
-.venv/bin/python -m forecast.plots.natural_earth var/cartopy >/dev/null
+.venv/bin/python -m forecast.plots.natural_earth "${GCF_VAR_DIR:-var}/cartopy" >/dev/null
 log "ready"
