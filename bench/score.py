@@ -73,6 +73,10 @@ def main() -> None:
         .set_index(time=["dayofyear", "hour"])
         .unstack("time")
     )
+    # Contiguous in the layout a climatology file has: (dayofyear, hour, [level,] lat, lon).
+    clim = clim.transpose("dayofyear", "hour", ...).copy(deep=True)
+    for name in clim.data_vars:
+        clim[name].values = np.ascontiguousarray(clim[name].values)
     setup_s = time.perf_counter() - t0
     num_fields = len(sfc) + len(atm) * len(levels)
     print(

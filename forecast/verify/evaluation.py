@@ -86,7 +86,8 @@ def _frames(
 def _block(frame: np.ndarray) -> np.ndarray:
     """A ([level,] lat, lon) frame as a (fields, lat, lon) float array of its own precision."""
     dtype = np.result_type(frame.dtype, np.float32)
-    return np.asarray(frame, dtype=dtype).reshape((-1,) + frame.shape[-2:])
+    # Contiguous: a frame strided across a file's other dims makes every later pass slow.
+    return np.ascontiguousarray(frame, dtype=dtype).reshape((-1,) + frame.shape[-2:])
 
 
 def _check_inputs(
