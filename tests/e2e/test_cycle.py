@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import matplotlib.image
+import pandas as pd
 import pytest
 import xarray as xr
 from django.conf import settings
@@ -214,3 +215,21 @@ def test_graphcast_checkpoint_runs_through_the_cycle(cycle, predictor, monkeypat
         assert forecast.attrs["predictor"] == "graphcast"
         assert forecast.attrs["checkpoint_sha256"] == run.checkpoint_sha256
     assert Product.objects.filter(run=run).count() >= 12
+
+
+def test_backfill_runs_only_the_missing_cycles(cycle, predictor):
+    from flows.backfill import backfill
+    from tests.webapp.runs.factories import make_run
+    from webapp.runs import services
+
+    done = make_run(init_time=pd.Timestamp("2026-11-16T00:00", tz="UTC").to_pydatetime())
+    services.run_mark_running(run_id=done.pk)
+    services.run_mark_succeeded(run_id=done.pk)
+
+    outcome = backfill("2026-11-16T00:00", "2026-11-16T06:00")
+
+    assert list(outcome) == ["2026-11-16T06:00:00+00:00"]
+    new = ForecastRun.objects.get(pk=outcome["2026-11-16T06:00:00+00:00"])
+    assert new.status == Status.SUCCEEDED and new.triggered_by == ForecastRun.Trigger.BACKFILL
+    assert ForecastRun.objects.count() == 2
+    _assert_no_active_runs()
