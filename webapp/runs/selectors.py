@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 from django.db.models import QuerySet
 
@@ -58,3 +59,24 @@ def run_missing_init_times(*, init_times: list) -> list:
         .values_list("init_time", flat=True)
     )
     return [t for t in init_times if t not in done]
+
+
+def _describe(value: Any) -> str:
+    """A lineage value as readable text: mappings as `key value` pairs, lists one item a line."""
+    if isinstance(value, dict):
+        return " · ".join(f"{key} {_describe(item)}" for key, item in value.items())
+    if isinstance(value, list | tuple):
+        if all(not isinstance(item, dict | list | tuple) for item in value):
+            return ", ".join(str(item) for item in value)
+        return "\n".join(_describe(item) for item in value)
+    return "—" if value is None else str(value)
+
+
+def run_lineage_rows(*, run: ForecastRun) -> list[tuple[str, str]]:
+    """The run's lineage and timings as (label, text) rows for display."""
+    rows = [(key.replace("_", " "), _describe(value)) for key, value in run.lineage.items()]
+    rows += [
+        (f"time: {stage.replace('_', ' ')}", f"{seconds:.1f} s")
+        for stage, seconds in run.timings.items()
+    ]
+    return rows

@@ -29,8 +29,12 @@ class RunDetailView(View):
 
     def get(self, request: HttpRequest, run_id: int) -> HttpResponse:
         run = _get_run(run_id)
-        panels = selectors.run_product_panels(run=run)
-        return render(request, "runs/run_detail.html", {"run": run, "panels": panels})
+        context = {
+            "run": run,
+            "panels": selectors.run_product_panels(run=run),
+            "lineage": selectors.run_lineage_rows(run=run),
+        }
+        return render(request, "runs/run_detail.html", context)
 
 
 class RunStatusApi(View):

@@ -75,3 +75,17 @@ def test_media_is_served(client, settings, tmp_path):
     (tmp_path / "a.png").write_bytes(b"\x89PNG")
     assert client.get("/media/a.png").status_code == 200
     assert not Product.objects.exists()
+
+
+def test_lineage_is_shown_readably(client):
+    run = make_run()
+    services.run_record_lineage(
+        run_id=run.pk,
+        inputs=[{"path": "/cache/a.nc", "sha256": "ab" * 32}],
+        libraries={"jax": "0.10.2", "xarray": "2026.9.0"},
+    )
+    services.run_record_timing(run_id=run.pk, stage="rollout_wall", seconds=12.345)
+    page = client.get(reverse("runs:detail", args=[run.pk])).text
+    assert "path /cache/a.nc · sha256 " + "ab" * 32 in page
+    assert "jax 0.10.2 · xarray 2026.9.0" in page
+    assert "time: rollout wall" in page and "12.3 s" in page
