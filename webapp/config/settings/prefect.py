@@ -14,8 +14,9 @@ GCF_DATA_SOURCE = env.str("GCF_DATA_SOURCE", "")
 GCF_GRID_DEG = env.float("GCF_GRID_DEG", 1.0)
 GCF_LEVELS = env.int("GCF_LEVELS", 13)
 GCF_STEPS = env.int("GCF_STEPS", 4)
-# A RUNNING run whose heartbeat is older than this is failed by the reaper.
-GCF_STALE_AFTER_S = env.int("GCF_STALE_AFTER_S", 3 * 3600)
+# A QUEUED/RUNNING run whose heartbeat is older than this is failed by the reaper. While a flow
+# waits it beats every 30 s and the worker beats every rollout step, so silence means both died.
+GCF_STALE_AFTER_S = env.int("GCF_STALE_AFTER_S", 1800)
 # How admin reruns start the flow: "auto" (the Prefect deployment when PREFECT_API_URL is set,
 # else a detached subprocess), "deployment" or "subprocess".
 GCF_FLOW_LAUNCH = env.str("GCF_FLOW_LAUNCH", "auto")
