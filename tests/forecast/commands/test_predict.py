@@ -52,8 +52,8 @@ def test_vector_a_end_to_end(vectors_dir: Path, tmp_path: Path, capsys, monkeypa
     )
     assert str(forecast["time"].values[0])[:19] == "2022-01-01T12:00:00"
     stats = normalization.load_stats(directory, forecast["level"].values)
-    ours = forecast.drop_vars("time").rename(lead_time="time").expand_dims("batch", axis=1)
-    ours = ours.assign_coords(time=reference["time"].values)
+    ours = forecast.swap_dims(time="lead_time").drop_vars("time").rename(lead_time="time")
+    ours = ours.expand_dims("batch", axis=1).assign_coords(time=reference["time"].values)
     assert_within_tolerance(ours, reference, stats.diffs_stddev)
 
 

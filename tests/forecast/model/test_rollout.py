@@ -134,6 +134,7 @@ def test_memory_is_flat_in_lead_time(precip_out_rollout: Rollout) -> None:
     assert all(isinstance(v.data, np.ndarray) for v in forecast.data_vars.values())
 
 
+@pytest.mark.slow
 def test_37_levels_on_a_non_official_grid(tmp_path: Path, official_stats_dir: Path) -> None:
     task = config.TASK  # 37 levels
     # Offset grid without poles, 12° × 10°: not an official grid.
