@@ -122,7 +122,13 @@ class Rollout:
         self._graphs_cache_dir = graphs_cache_dir
         self._fuse = fuse_edge_first_layer
         self._precompute = precompute_edge_embeddings
-        enable_compilation_cache(compilation_cache_dir)
+        cache = enable_compilation_cache(compilation_cache_dir)
+        logger.info(
+            "GraphCast rollout on %s; XLA memory settings %s; compilation cache %s",
+            jax.devices()[0],
+            memory_settings(),
+            cache,
+        )
         self._params = None
         self._grid_key: tuple | None = None
         self._graphs: GraphArrays | None = None
