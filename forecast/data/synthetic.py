@@ -39,7 +39,7 @@ g = 9.80665 m s⁻², f = 2Ω sin φ with |sin φ| floored at sin 10°):
   `total_precipitation_6hr` is the float64 sum of the six hourly accumulations ending at t.
 * Surface: mslp = clim(φ) + ρ₀ Φ'(1000 hPa) with ρ₀ = 1.2 kg m⁻³; 10 m wind = 0.75 × (zonal
   surface wind + geostrophic wave wind at 1000 hPa), turned 20° towards low pressure and slowed
-  a further 40% over land; 2 m temperature = T₀ + land seasonal excess + T' − 6.5 K km⁻¹ h + a
+  a further 40% over land; 2 m temperature = T₀ + land seasonal excess + 2 T' − 6.5 K km⁻¹ h + a
   diurnal cycle D cos 2π(s − 0.625) (s the local solar day fraction, D ≈ 5 K over land, 0.5 K
   over sea) that also reaches 1000/925 hPa over land.
 * `toa_incident_solar_radiation` is the real formula (`forecast.model.solar_radiation`).
@@ -434,7 +434,9 @@ def _surface(ctx: _Context, height: np.ndarray, wanted: set[str]) -> dict[str, n
         out["2m_temperature"] = (
             ctx.t0
             + seasonal_land
-            - 0.8 * ctx.wave * dstructure / R_DRY
+            # Synoptic anomalies are amplified near the ground (warm/cold advection over a
+            # shallow boundary layer): ~2× the 1000 hPa anomaly, ~4 K.
+            - 2.0 * ctx.wave * dstructure / R_DRY
             - 0.0065 * height
             + ctx.diurnal
         )
