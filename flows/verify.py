@@ -22,6 +22,7 @@ import pandas as pd
 from prefect import flow, get_run_logger, task
 
 from flows.django_setup import setup_django
+from flows.retry import retry_only_transient
 
 setup_django()
 
@@ -33,18 +34,6 @@ from webapp.verification import execution, selectors, services  # noqa: E402
 from webapp.verification.tasks import render_summary_task, score_run_task  # noqa: E402
 
 logger = logging.getLogger(__name__)
-
-
-def _only_transient(task_, task_run, state) -> bool:
-    """Retry truth acquisition only when the data is not there yet or the service hiccuped."""
-    del task_, task_run
-    try:
-        state.result(raise_on_failure=True)
-    except DataUnavailableError:
-        return True
-    except Exception:  # noqa: BLE001 - anything else is permanent
-        return False
-    return False
 
 
 def _timeout_s() -> int:
@@ -90,7 +79,7 @@ def find_verifiable_leads(now: str, run_ids: list[int] | None) -> list[dict]:
     name="acquire-truth",
     retries=3,
     retry_delay_seconds=[10, 60, 300],
-    retry_condition_fn=_only_transient,
+    retry_condition_fn=retry_only_transient,
 )
 def acquire_truth(run_id: int, valid_times: list[str]) -> str:
     """The truth at the init and valid times, through the ERA5 cache → `var/runs/<id>/truth.nc`."""
