@@ -132,40 +132,18 @@ def test_scores_to_json_turns_nan_into_null():
 
 
 def test_climatology_command_feeds_score(files, tmp_path, capsys):
-    root, paths, truth, forecast, _ = files
+    _, paths, *_ = files
     clim_path = tmp_path / "clim.nc"
-    days = ",".join(str(d) for d in sorted(set(TIMES.day_of_year)))
-    assert (
-        main(
-            [
-                "climatology",
-                "--archive",
-                str(paths["truth"]),
-                "--output",
-                str(clim_path),
-                "--days",
-                days,
-            ]
-        )
-        == 0
-    )
+
+    def climatology(days: str) -> int:
+        args = ["--archive", str(paths["truth"]), "--output", str(clim_path), "--days", days]
+        return main(["climatology", *args])
+
+    assert climatology(",".join(str(d) for d in sorted(set(TIMES.day_of_year)))) == 0
     assert "archive times" in capsys.readouterr().out
     out = tmp_path / "s.json"
     assert score(paths, out, "--climatology", str(clim_path)) == 0
     acc = json.loads(out.read_text())["geopotential"]["500"]["6"]["acc"]
     assert -1.0 <= acc <= 1.0
-    assert (
-        main(
-            [
-                "climatology",
-                "--archive",
-                str(paths["truth"]),
-                "--output",
-                str(clim_path),
-                "--days",
-                "x",
-            ]
-        )
-        == 2
-    )
+    assert climatology("x") == 2
     assert "--days" in capsys.readouterr().err
