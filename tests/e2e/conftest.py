@@ -89,6 +89,9 @@ def service_env(redis_server, django_db_setup, django_db_blocker, tmp_path_facto
         broker_url=overrides["CELERY_BROKER_URL"], result_backend=overrides["CELERY_RESULT_BACKEND"]
     )
     yield env
+    # Let go of the result store before Redis stops (its consumer would try to reconnect).
+    app.backend.result_consumer.stop()
+    app.close()
     for key, value in saved_settings.items():
         setattr(settings, key, value)
     for key, value in saved_env.items():

@@ -14,5 +14,7 @@ _SUFFIX = f"{os.getpid()}"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not ":memory:", so that other processes can open it.
     DATABASES["default"]["TEST"] = {"NAME": str(GCF_VAR_DIR / f"test-db-{_SUFFIX}.sqlite3")}
+    # No WAL: its side files outlive a test database deleted while a child still has it open.
+    DATABASES["default"]["OPTIONS"].pop("init_command", None)
 else:
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{_SUFFIX}"}
