@@ -11,6 +11,8 @@ Run once: `python -m flows.daily [--init-time 2026-11-16T00:00] [--run-id N]`.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import datetime as dt
 import logging
 import shutil
 import sys
@@ -50,12 +52,10 @@ def resolve_init_time(init_time: str | None, source: str) -> str:
 @task(name="create-run")
 def create_run(init_time: str, config: cycle.CycleConfig, triggered_by: str) -> int:
     """Creates the run record (QUEUED) and returns its id."""
-    import datetime as dt
-
     run = services.run_create(
         init_time=dt.datetime.fromisoformat(init_time),
         triggered_by=triggered_by,
-        **{k: v for k, v in vars(config).items()},
+        **dataclasses.asdict(config),
     )
     return run.pk
 

@@ -34,7 +34,7 @@ class ForecastRunAdmin(admin.ModelAdmin):
     )
     list_filter = ("status", "data_source", "triggered_by", "predictor_name")
     date_hierarchy = "init_time"
-    search_fields = ("id", "error_message", "checkpoint_sha256", "prefect_flow_run_id")
+    search_fields = ("error_message", "checkpoint_sha256", "prefect_flow_run_id", "celery_task_id")
     actions = ["rerun_selected"]
     inlines = [ProductInline]
     # The record is written by the services only; the admin reads it and asks for reruns.
