@@ -212,10 +212,12 @@ def daily_forecast(
             stats_dir=str(settings.GCF_STATS_DIR),
             predictor_spec=run.predictor_spec,
         )
-        path = acquire_inputs(run_id)
         try:
+            path = acquire_inputs(run_id)
             validate_inputs(run_id, path)
         except InvalidInputError as exc:
+            # Unusable inputs (rejected request, corrupt file, failed guardrail): retrying the
+            # same cycle will not help, so the run is set aside with the reason.
             services.run_mark_quarantined(run_id=run_id, error=exc)
             raise
         rollout(run_id)
