@@ -201,7 +201,8 @@ class Rollout:
         num_steps = forcings.sizes["time"]
         self.step_seconds = []
         window = jax.device_put(input_fields)
-        outputs: dict[str, list[np.ndarray]] = {n: [] for n in task.target_variables}
+        # Host arrays `(time, B, ...)` for the whole forecast, filled lead by lead (no copies).
+        outputs: dict[str, np.ndarray] = {}
         for k in range(num_steps):
             forcing_k = {name: values[:, k : k + 1] for name, values in forcing_fields.items()}
             started = time.perf_counter()
@@ -211,15 +212,15 @@ class Rollout:
             del prediction
             self.step_seconds.append(time.perf_counter() - started)
             for name, values in host.items():
-                outputs[name].append(values)
+                if name not in outputs:
+                    outputs[name] = np.empty(
+                        (num_steps,) + values.shape[:1] + values.shape[2:], values.dtype
+                    )
+                outputs[name][k] = values[:, 0]
             if progress is not None:
                 progress(k + 1, num_steps)
         del window
-        fields = {
-            # (B, 1, ...) per lead → (time, B, ...) as the reference returns predictions.
-            name: np.concatenate(frames, axis=1).swapaxes(0, 1)
-            for name, frames in outputs.items()
-        }
+        fields = {name: outputs[name] for name in task.target_variables}
         coords = {"lat": inputs["lat"], "lon": inputs["lon"], "time": forcings["time"].values}
         if "level" in inputs.coords:
             coords["level"] = inputs["level"]
