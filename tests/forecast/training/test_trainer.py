@@ -172,7 +172,7 @@ def test_fine_tuning_vectors_a_lowers_its_loss(vectors_dir, tmp_path) -> None:
             "init_checkpoint": str(source),
             "validation_every": 100,
             "checkpoint_every": 100,
-            "phases": [{"steps": 6, "rollout_steps": 1, "peak_learning_rate": 1e-3}],
+            "phases": [{"steps": 10, "rollout_steps": 1, "peak_learning_rate": 3e-3}],
         },
     }
     inits = [pd.Timestamp("2026-03-01T06") + pd.Timedelta(hours=6 * k) for k in range(4)]
