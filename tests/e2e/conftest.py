@@ -18,6 +18,10 @@ from webapp.infra.workers import Worker, start_workers, stop_workers
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The products need coastlines: the shapes live once under the repo's var/ (cheap to lay out).
 CARTOPY_DIR = REPO_ROOT / "var" / "cartopy"
+# Resources already started this session, by fixture name. A test module that imports these
+# fixtures gets its own copies of them in pytest's eyes; they must share one Redis, one set of
+# workers and one Prefect API, not start a second set beside the first.
+_STARTED: dict[str, object] = {}
 # Tiny world so a whole cycle takes seconds on 2 cores.
 E2E_ENV = {
     "GCF_GRID_DEG": "10",
@@ -41,20 +45,34 @@ def database_url(settings_dict: dict) -> str:
     )
 
 
+def _reuse(name: str):
+    """The resource `name` if this session started it already (then the caller yields it)."""
+    return _STARTED.get(name)
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory):
+    if (started := _reuse("redis_server")) is not None:
+        yield started
+        return
     try:
         find_server_binary()
     except FileNotFoundError as exc:
         pytest.skip(str(exc))
     with RedisServer(data_dir=tmp_path_factory.mktemp("redis")) as server:
+        _STARTED["redis_server"] = server
         yield server
+        del _STARTED["redis_server"]
 
 
 @pytest.fixture(scope="session")
 def service_env(redis_server, django_db_setup, django_db_blocker, tmp_path_factory):
     """Points this process and every child at the test database, Redis and a fresh var dir."""
     from django.db import connection
+
+    if (started := _reuse("service_env")) is not None:
+        yield started
+        return
 
     var_dir = tmp_path_factory.mktemp("var")
     env = {
@@ -88,7 +106,9 @@ def service_env(redis_server, django_db_setup, django_db_blocker, tmp_path_facto
     app.conf.update(
         broker_url=overrides["CELERY_BROKER_URL"], result_backend=overrides["CELERY_RESULT_BACKEND"]
     )
+    _STARTED["service_env"] = env
     yield env
+    del _STARTED["service_env"]
     # Let go of the result store before Redis stops (its consumer would try to reconnect).
     app.backend.result_consumer.stop()
     app.close()
@@ -104,11 +124,16 @@ def service_env(redis_server, django_db_setup, django_db_blocker, tmp_path_facto
 @pytest.fixture(scope="session")
 def workers(service_env, tmp_path_factory):
     """One real Celery worker per queue (gpu, cpu), as subprocesses."""
+    if (running := _reuse("workers")) is not None:
+        yield running
+        return
     started = start_workers(
         ("gpu", "cpu"), log_dir=tmp_path_factory.mktemp("celery"), env=service_env
     )
     by_queue = {worker.queue: worker for worker in started}
+    _STARTED["workers"] = by_queue
     yield by_queue
+    del _STARTED["workers"]
     stop_workers(list(by_queue.values()))  # including replacements of killed ones
 
 
@@ -117,8 +142,13 @@ def prefect_api(service_env):
     """A temporary Prefect API server and database for the flows run in this process."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=180):
+    if _reuse("prefect_api") is not None:
         yield
+        return
+    with prefect_test_harness(server_startup_timeout=180):
+        _STARTED["prefect_api"] = True
+        yield
+        del _STARTED["prefect_api"]
 
 
 @pytest.fixture
