@@ -31,6 +31,7 @@ from django.conf import settings  # noqa: E402
 
 from flows import cycle, inputs  # noqa: E402
 from forecast.errors import ForecastError, InvalidInputError  # noqa: E402
+from forecast.model import checkpoint  # noqa: E402
 from webapp.runs import execution, provenance, services  # noqa: E402
 from webapp.runs.models import ForecastRun  # noqa: E402
 from webapp.runs.tasks import render_products_task, rollout_task  # noqa: E402
@@ -86,7 +87,7 @@ def acquire_inputs(run_id: int) -> str:
             {
                 "path": str(cached),
                 "cache_key": Path(cached).name,
-                "sha256": provenance.file_sha256(cached),
+                "sha256": checkpoint.file_sha256(cached),
             }
         ],
         run_inputs=str(target),

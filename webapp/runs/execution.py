@@ -58,7 +58,10 @@ def get_predictor(spec: str, stats_dir: str | Path):
         else:
             from forecast.predictor import load_predictor
 
-            predictor = load_predictor(spec, stats_dir)
+            # Graphs are step- and run-invariant: cache them so a daily job does not rebuild
+            # them (about 20 s at 0.25°).
+            graphs_cache_dir = Path(settings.GCF_CACHE_DIR) / "graphs"
+            predictor = load_predictor(spec, stats_dir, graphs_cache_dir=graphs_cache_dir)
         _PREDICTORS[key] = predictor
         logger.info(
             "loaded predictor %r in %.1f s (pid %s)",

@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import subprocess
 from functools import lru_cache
-from pathlib import Path
 
 from webapp.config.env import REPO_ROOT
 
 LIBRARIES = ("jax", "jaxlib", "dm-haiku", "numpy", "xarray", "django", "celery", "prefect")
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @lru_cache(maxsize=1)
