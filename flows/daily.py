@@ -28,6 +28,7 @@ from flows.retry import retry_only_transient
 setup_django()
 
 from django.conf import settings  # noqa: E402
+from django.db import connections  # noqa: E402
 
 from flows import cycle, inputs  # noqa: E402
 from forecast.errors import ForecastError, InvalidInputError  # noqa: E402
@@ -258,6 +259,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - one readable line for the operator
         print(f"forecast cycle failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+    finally:
+        # Let go of the database now, not when Prefect's shutdown lets the process exit.
+        connections.close_all()
     print(f"run {run_id} succeeded")
     return 0
 

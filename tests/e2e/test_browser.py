@@ -63,9 +63,40 @@ def _assert_maps_loaded(page) -> None:
         )
 
 
+def _wait_flow_process_exit(run_id: int, *, timeout: float) -> None:
+    """Waits until the detached `python -m flows.daily --run-id N` process has exited.
+
+    It still holds a database session while Prefect finalises the flow run; the test database
+    cannot be dropped until it lets go.
+    """
+    needle = f"flows.daily\0--run-id\0{run_id}\0".encode()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = False
+        for proc in Path("/proc").iterdir():
+            try:
+                alive |= proc.name.isdigit() and needle in (proc / "cmdline").read_bytes()
+            except OSError:
+                continue
+        if not alive:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"flow process of run {run_id} still running after {timeout} s")
+
+
 def test_run_pages_and_admin_rerun(
     cycle, browser, live_server, django_user_model, settings, monkeypatch
 ):
+    try:
+        _run_pages_and_admin_rerun(live_server, browser, django_user_model, settings, monkeypatch)
+    finally:
+        # Under Playwright's sync API the test body runs in its own context, so its database
+        # connection is not the one pytest-django closes: close it here or the test database
+        # cannot be dropped at the end of the session.
+        connection.close()
+
+
+def _run_pages_and_admin_rerun(live_server, browser, django_user_model, settings, monkeypatch):
     import prefect.settings
 
     settings.GCF_PREDICTOR = "persistence"
@@ -113,6 +144,7 @@ def test_run_pages_and_admin_rerun(
     connection.close()
     rerun = _wait_finished(rerun.pk, timeout=240)
     assert rerun.status == Status.SUCCEEDED, (rerun.error_type, rerun.error_message)
+    _wait_flow_process_exit(rerun.pk, timeout=60)
     assert rerun.prefect_flow_run_id
     assert (
         Product.objects.filter(run=rerun).count()
