@@ -48,7 +48,7 @@ for queue in gpu cpu; do
 done
 echo "demo: celery workers (gpu, cpu) started; logs in $logs"
 
-echo "demo: running one daily_forecast cycle (${GCF_GRID_DEG}° grid, $GCF_STEPS steps, $GCF_DATA_SOURCE data)"
+echo "demo: running one daily_forecast cycle ($GCF_STEPS steps, $GCF_DATA_SOURCE data; the checkpoint's own grid, ${GCF_GRID_DEG}° for persistence)"
 "$PY" -m flows.daily --triggered-by cli
 echo "demo: cycle done after $(elapsed) s"
 
