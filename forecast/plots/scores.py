@@ -116,7 +116,8 @@ def render_score_curves(
         if metric == "acc":
             ax.axhline(0.6, color="black", linewidth=0.6, linestyle=":")  # usual "useful" limit
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:  # empty when no predictor has this metric yet
+            ax.legend(fontsize=8)
     figure.suptitle(title, fontsize=11)
     figure.tight_layout()
     _mark_synthetic(figure, synthetic)
