@@ -154,7 +154,11 @@ class PersistencePredictor:
 
 
 def load_predictor(
-    spec: str, stats_dir: str | Path | None = None, *, graphs_cache_dir: str | Path | None = None
+    spec: str,
+    stats_dir: str | Path | None = None,
+    *,
+    graphs_cache_dir: str | Path | None = None,
+    spill_dir: str | Path | None = None,
 ) -> ForecastPredictor:
     """Returns the predictor named by `spec`.
 
@@ -163,6 +167,8 @@ def load_predictor(
       stats_dir: directory holding `mean_by_level.nc`, `stddev_by_level.nc`,
         `diffs_stddev_by_level.nc` (required for a checkpoint).
       graphs_cache_dir: where built graphs are cached (optional).
+      spill_dir: where GraphCast keeps a forecast's lead arrays as memory-mapped files, so host
+        memory stays bounded for long or high-resolution rollouts (optional; see `Rollout`).
 
     Raises:
       InvalidInputError: unknown spec or missing stats directory.
@@ -171,7 +177,9 @@ def load_predictor(
         return PersistencePredictor()
     if stats_dir is None:
         raise InvalidInputError(f"predictor {spec!r} needs a stats directory")
-    return GraphCastPredictor.from_files(spec, stats_dir, graphs_cache_dir=graphs_cache_dir)
+    return GraphCastPredictor.from_files(
+        spec, stats_dir, graphs_cache_dir=graphs_cache_dir, spill_dir=spill_dir
+    )
 
 
 class GraphCastPredictor:
@@ -189,11 +197,14 @@ class GraphCastPredictor:
         checkpoint: str | Path,
         stats_dir: str | Path,
         graphs_cache_dir: str | Path | None = None,
+        spill_dir: str | Path | None = None,
     ) -> GraphCastPredictor:
         """Loads the checkpoint and stats; graphs are built on the first forecast."""
         from forecast.model.rollout import Rollout
 
-        rollout = Rollout.from_files(checkpoint, stats_dir, graphs_cache_dir=graphs_cache_dir)
+        rollout = Rollout.from_files(
+            checkpoint, stats_dir, graphs_cache_dir=graphs_cache_dir, spill_dir=spill_dir
+        )
         return cls(rollout, rollout.identity)
 
     @property

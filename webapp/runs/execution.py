@@ -60,8 +60,14 @@ def get_predictor(spec: str, stats_dir: str | Path):
 
             # Graphs are step- and run-invariant: cache them so a daily job does not rebuild
             # them (about 20 s at 0.25°).
-            graphs_cache_dir = Path(settings.GCF_CACHE_DIR) / "graphs"
-            predictor = load_predictor(spec, stats_dir, graphs_cache_dir=graphs_cache_dir)
+            cache_dir = Path(settings.GCF_CACHE_DIR)
+            predictor = load_predictor(
+                spec,
+                stats_dir,
+                graphs_cache_dir=cache_dir / "graphs",
+                # Lead arrays on disk: host memory stays bounded for 10-day 0.25° runs.
+                spill_dir=cache_dir / "rollout-spill",
+            )
         _PREDICTORS[key] = predictor
         logger.info(
             "loaded predictor %r in %.1f s (pid %s)",
