@@ -11,7 +11,11 @@ log() { echo "setup: $*"; }
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
-if ! command -v python3.11 >/dev/null 2>&1; then missing+=(python3.11 python3.11-venv); fi
+if ! command -v python3.11 >/dev/null 2>&1; then
+  missing+=(python3.11 python3.11-venv)
+elif [ ! -x .venv/bin/python ] && ! python3.11 -c 'import ensurepip' >/dev/null 2>&1; then
+  missing+=(python3.11-venv)  # Debian splits venv/ensurepip out of python3.11
+fi
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     log "apt-get install ${missing[*]}"
