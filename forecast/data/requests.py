@@ -19,9 +19,10 @@ from typing import Any
 from forecast import variables as V
 from forecast.data import lexicon
 from forecast.errors import InvalidInputError
+from forecast.times import STEP_TIMEDELTA, to_utc
 
 DATA_FORMATS = ("netcdf", "grib")
-INPUT_STEP = dt.timedelta(hours=6)
+INPUT_STEP = STEP_TIMEDELTA
 # Hours of hourly precipitation summed into one `total_precipitation_6hr` value.
 PRECIPITATION_HOURS = 6
 # Geopotential at surface and the land-sea mask are invariant in ERA5; fetching them for one
@@ -172,7 +173,7 @@ class Era5Request:
 
 def input_frame_times(init_time: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
     """The two input frames GraphCast reads for `init_time`: T − 6 h and T."""
-    init_time = _naive_utc(init_time)
+    init_time = to_utc(init_time)
     return (init_time - INPUT_STEP, init_time)
 
 
@@ -182,7 +183,7 @@ def precipitation_hours(frame_time: dt.datetime) -> list[dt.datetime]:
     ERA5's hourly `tp` at valid time h is the accumulation over the hour ending at h, so the 6 h
     ending at T are the fields valid at T − 5 h … T.
     """
-    frame_time = _naive_utc(frame_time)
+    frame_time = to_utc(frame_time)
     return [frame_time - dt.timedelta(hours=k) for k in range(PRECIPITATION_HOURS - 1, -1, -1)]
 
 
@@ -213,7 +214,7 @@ def plan_frames(
     Returns:
         Requests sorted by dataset, day; none is empty.
     """
-    frames = sorted({_naive_utc(t) for t in frame_times})
+    frames = sorted({to_utc(t) for t in frame_times})
     if not frames:
         raise InvalidInputError("no frame times to plan requests for")
     # (dataset, is a precipitation window) -> day -> (hours, request names)
@@ -286,24 +287,3 @@ def plan_inputs(
         area=area,
         data_format=data_format,
     ) + [plan_statics(grid_deg=grid_deg, area=area, data_format=data_format)]
-
-
-def _naive_utc(time: dt.datetime) -> dt.datetime:
-    """`time` as a naive UTC datetime (aware values are converted)."""
-    if isinstance(time, str):
-        time = dt.datetime.fromisoformat(time)
-    if not isinstance(time, dt.datetime):
-        # numpy/pandas datetimes
-        import pandas as pd
-
-        time = pd.Timestamp(time).to_pydatetime()
-    if time.tzinfo is not None:
-        time = time.astimezone(dt.UTC).replace(tzinfo=None)
-    if time.minute or time.second or time.microsecond:
-        raise InvalidInputError(f"ERA5 times must be on the hour, got {time.isoformat()}")
-    return time
-
-
-def to_utc(time: dt.datetime | str) -> dt.datetime:
-    """Public form of the time normaliser: naive UTC, on the hour (raises otherwise)."""
-    return _naive_utc(time)

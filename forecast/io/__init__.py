@@ -1,0 +1,1 @@
+"""Reading and writing forecast files: formats and atomic writes."""
