@@ -15,3 +15,7 @@ class DuplicateRunError(ApplicationError):
     def __init__(self, message: str, *, run=None) -> None:
         super().__init__(message)
         self.run = run
+
+
+class RunClaimedError(RunStateError):
+    """Another live flow is in charge of the run."""
