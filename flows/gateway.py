@@ -71,8 +71,10 @@ def beat(run_id: int, stage: str = "") -> str:
 
 
 def record_submission(run_id: int, stage: str, task_id: str) -> None:
-    """The flow submitted Celery task `task_id` for `stage` (recorded before it is sent)."""
+    """The flow submitted Celery task `task_id` for `stage` (recorded before it is sent): the
+    run's current task, and in lineage as `<stage>_task_id` (the last one of each stage)."""
     services.run_set_stage(run_id=run_id, stage=stage, celery_task_id=task_id)
+    services.run_record_lineage(run_id=run_id, **{f"{stage}_task_id": task_id})
 
 
 def record_lineage(run_id: int, **entries) -> None:

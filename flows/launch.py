@@ -53,6 +53,7 @@ class PrefectLauncher:
     def launch(self, *, run_id: int) -> tuple[str, str]:
         from django.conf import settings
 
+        from webapp.config.env import REPO_ROOT
         from webapp.runs.models import ForecastRun
         from webapp.runs.paths import logs_dir
 
@@ -74,6 +75,7 @@ class PrefectLauncher:
         with open(log_dir / f"flow-run-{run_id}.log", "ab") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "flows.daily", "--run-id", str(run_id)],
+                cwd=REPO_ROOT,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
