@@ -172,7 +172,7 @@ def test_pool_process_killed_ten_times_every_run_completes_once(cycle, predictor
 
 
 def test_whole_gpu_worker_killed_and_restarted_the_run_completes_once(
-    cycle, predictor, monkeypatch, service_env, tmp_path
+    cycle, predictor, monkeypatch, service_env
 ):
     from tests.e2e.conftest import restart_worker
 
@@ -185,7 +185,7 @@ def test_whole_gpu_worker_killed_and_restarted_the_run_completes_once(
         os.killpg(cycle["gpu"].process.pid, signal.SIGKILL)
         killed.append(time.monotonic())
         time.sleep(3)
-        restart_worker(cycle, "gpu", service_env, tmp_path)
+        restart_worker(cycle, "gpu", service_env)
 
     killer = threading.Thread(target=kill_and_restart, daemon=True)
     killer.start()
@@ -232,7 +232,7 @@ def test_redis_restarted_mid_rollout_nothing_lost(cycle, predictor, monkeypatch,
 
 
 def test_redis_restarted_while_a_rollout_is_queued_nothing_lost(
-    cycle, predictor, redis_server, service_env, tmp_path
+    cycle, predictor, redis_server, service_env
 ):
     from tests.e2e.conftest import restart_worker
 
@@ -263,7 +263,7 @@ def test_redis_restarted_while_a_rollout_is_queued_nothing_lost(
         assert client.llen("gpu") == 1, "the queued rollout did not survive the restart"
         client.close()
     finally:
-        restart_worker(cycle, "gpu", service_env, tmp_path)
+        restart_worker(cycle, "gpu", service_env)
     flow_thread.join(180)
 
     assert "error" not in outcome, outcome.get("error")
