@@ -94,6 +94,13 @@ class PrefectLauncher:
             result = client.set_flow_run_state(flow_run_id, Cancelling(), force=True)
         return str(getattr(result, "status", "")).endswith("ACCEPT")
 
+    def backfill(self, *, start: str, end: str, every_hours: int) -> dict[str, int | str]:
+        """The backfill flow in this process; a bad range fails before any flow starts."""
+        from flows.backfill import backfill, init_times
+
+        init_times(start, end, every_hours=every_hours)
+        return backfill(start, end, every_hours)
+
 
 def guard_process_group(poll_s: float = 1.0) -> None:
     """Forks a watchdog that kills this process's group when this process dies.

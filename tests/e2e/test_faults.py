@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import connection
 
 from flows.daily import daily_forecast
+from forecast.errors import InvalidInputError
 from forecast.io.atomic import leftover_temporaries
 from webapp.runs import paths, services
 from webapp.runs.models import ForecastRun, Product
@@ -121,6 +122,14 @@ def _assert_no_leaked_processes(before: dict[int, str], timeout: float = 15.0) -
         _wait_for(lambda: not _new_processes(before), timeout=timeout, what="leaked processes")
     except TimeoutError:
         pytest.fail(f"processes left running: {_new_processes(before)}")
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_processes(cycle):
+    """Every fault test ends with no process of its own still running."""
+    before = _our_processes()
+    yield
+    _assert_no_leaked_processes(before)
 
 
 def _assert_worker_pools(workers) -> None:
@@ -439,6 +448,14 @@ def test_cancel_mid_rollout_stops_flow_and_worker(cycle, predictor, monkeypatch,
     run = ForecastRun.objects.get()
     assert run.status == Status.CANCELLED and run.cancelled_by == user
     assert run.progress_step < 8 and not paths.forecast_path(run.pk).exists()
+    # The worker was told to stop the task (revoke with terminate), not left to finish it.
+    task_id = run.lineage["rollout_task_id"]
+    _wait_for(
+        lambda: f"Terminating {task_id}" in cycle["gpu"].log_file.read_text(),
+        timeout=10,
+        what="revoked rollout terminated",
+    )
+    assert _task_succeeded_count(cycle["gpu"], task_id) == 0
     # The worker is free again: the next cycle runs.
     predictor("persistence")
     after = ForecastRun.objects.get(pk=daily_forecast(init_time=_cycle(1)))
@@ -455,14 +472,15 @@ def test_inputs_corrupted_after_validation_name_the_file(cycle, predictor, monke
     def validate_then_corrupt(path, **kwargs):
         checked = real_validate(path, **kwargs)
         with open(path, "r+b") as handle:  # the disk rots between validation and rollout
-            handle.seek(0)
-            handle.write(b"\0" * 4096)
+            handle.seek(64)  # into the HDF5 metadata: netCDF's bare "NetCDF: HDF error"
+            handle.write(b"\xff" * 4096)
         return checked
 
     monkeypatch.setattr(daily_flow.inputs, "validate_inputs", validate_then_corrupt)
-    with pytest.raises(Exception, match="inputs.nc"):
+    with pytest.raises(InvalidInputError, match="inputs.nc"):
         daily_forecast(init_time=_cycle(0))
     run = ForecastRun.objects.get()
-    assert run.status in (Status.QUARANTINED, Status.FAILED)
+    assert run.status == Status.QUARANTINED and run.error_type == "InvalidInputError"
     assert str(paths.inputs_path(run.pk)) in run.error_message
+    assert "HDF error" in run.error_message
     _assert_no_leftovers()

@@ -63,8 +63,10 @@ def test_a_superseded_task_stops(run_with_inputs):
 
 def test_inputs_corrupted_after_validation_name_the_file(run_with_inputs):
     run = run_with_inputs
-    paths.inputs_path(run.pk).write_bytes(b"\0" * 4096)
-    with pytest.raises(InvalidInputError, match=str(paths.inputs_path(run.pk))):
+    with open(paths.inputs_path(run.pk), "r+b") as handle:
+        handle.seek(64)  # into the HDF5 metadata
+        handle.write(b"\xff" * 4096)
+    with pytest.raises(InvalidInputError, match=f"{paths.inputs_path(run.pk)}.*HDF error"):
         execution.execute_rollout(run_id=run.pk)
 
 
