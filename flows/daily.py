@@ -192,6 +192,8 @@ def daily_forecast(
       triggered_by: schedule / cli / admin / backfill (for a new run).
     """
     log = get_run_logger()
+    # Runs whose flow died are resumed or closed (also scheduled: flows/deployments.py).
+    gateway.reap()
     if run_id is None:
         config = cycle.cycle_config()
         resolved = resolve_init_time(init_time, config.data_source)

@@ -82,6 +82,7 @@ def test_daily_cycle_publishes_maps_with_lineage(cycle, predictor):
     assert run.lineage["code_version"] and run.lineage["libraries"]["jax"]
     assert {"rollout", "render", "total"} <= set(run.timings)
 
+    assert execution.forecast_path(run_id).stat().st_mode & 0o777 == 0o644
     forecast = xr.open_dataset(execution.forecast_path(run_id))
     assert forecast.attrs["predictor"] == "persistence" and forecast.attrs["synthetic"] == 1
     assert forecast.sizes["time"] == 2 and forecast.attrs["init_time"] == INIT
@@ -94,6 +95,7 @@ def test_daily_cycle_publishes_maps_with_lineage(cycle, predictor):
     for product in products:
         path = Path(settings.MEDIA_ROOT) / product.file.name
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path
+        assert path.stat().st_mode & 0o777 == 0o644, path  # a front web server may serve it
         height, width, _ = matplotlib.image.imread(path).shape
         assert height > 200 and width > 300
     _assert_no_active_runs()
