@@ -75,6 +75,21 @@ def test_a_rerun_reuses_its_originals_forecast(run_with_inputs):
     execution.execute_rollout(run_id=original.pk)
     services.run_mark_failed(run_id=original.pk, error="flow lost after the rollout")
     rerun = services.run_request_rerun(run=original, launch=False)
+    services.run_claim(run_id=rerun.pk, flow_run_id="flow-2")
+    same = {"inputs": [{"sha256": "abc"}], "code_version": "c0ffee"}
+    services.run_record_lineage(run_id=original.pk, **same)
+    services.run_record_lineage(run_id=rerun.pk, **{**same, "code_version": "different"})
+    shutil.copyfile(paths.inputs_path(original.pk), _inputs(rerun.pk))
+    # Other code: computed again, not reused.
+    execution.execute_rollout(run_id=rerun.pk)
+    assert "forecast_reused_from" not in ForecastRun.objects.get(pk=rerun.pk).lineage
+    paths.forecast_path(rerun.pk).unlink()
+    services.run_record_lineage(run_id=rerun.pk, **same)
     path = Path(execution.execute_rollout(run_id=rerun.pk))
     assert path.read_bytes() == paths.forecast_path(original.pk).read_bytes()
     assert ForecastRun.objects.get(pk=rerun.pk).lineage["forecast_reused_from"] == str(original.pk)
+
+
+def _inputs(run_id: int) -> Path:
+    paths.run_dir(run_id).mkdir(parents=True, exist_ok=True)
+    return paths.inputs_path(run_id)
