@@ -25,6 +25,7 @@ from prometheus_client.core import (
     HistogramMetricFamily,
     Metric,
 )
+from prometheus_client.utils import floatToGoString
 
 from webapp.ops import selectors
 
@@ -44,7 +45,9 @@ def _histogram(
     family = HistogramMetricFamily(name, documentation, labels=labels)
     for label_values, values in sorted(values_by_label.items()):
         ordered = sorted(values)
-        cumulative = [(str(bound), bisect.bisect_right(ordered, bound)) for bound in buckets]
+        cumulative = [
+            (floatToGoString(bound), bisect.bisect_right(ordered, bound)) for bound in buckets
+        ]
         cumulative.append(("+Inf", len(ordered)))
         family.add_metric(list(label_values), cumulative, sum_value=sum(ordered))
     return family

@@ -1,7 +1,7 @@
 """GET /healthz reflects real faults: a stopped Redis, a queue with no worker, a full store.
 
-The module starts its own Redis and Celery workers (it stops some of them on purpose, so it
-does not share the e2e suite's), and points this process's Celery app and settings at them.
+The module starts its own Redis (conftest.py) and Celery workers (it stops them on purpose, so
+it does not share the e2e suite's).
 """
 
 from __future__ import annotations
@@ -9,31 +9,10 @@ from __future__ import annotations
 import os
 
 import pytest
-from django.conf import settings
 
-from webapp.infra.redis_server import RedisServer, find_server_binary
 from webapp.infra.workers import Worker
 
 pytestmark = [pytest.mark.network, pytest.mark.django_db]
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory):
-    try:
-        find_server_binary()
-    except FileNotFoundError as exc:
-        pytest.skip(str(exc))
-    server = RedisServer(data_dir=tmp_path_factory.mktemp("redis")).start()
-    from webapp.celery import app
-
-    saved = settings.CELERY_BROKER_URL
-    # The Celery app reads its CELERY_ settings from Django's (webapp/celery.py).
-    settings.CELERY_BROKER_URL = f"{server.url}/0"
-    app.conf.update(broker_url=settings.CELERY_BROKER_URL)
-    yield server
-    settings.CELERY_BROKER_URL = saved
-    app.conf.update(broker_url=saved)
-    server.stop()
 
 
 @pytest.fixture(scope="module")
