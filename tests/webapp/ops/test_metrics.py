@@ -52,7 +52,9 @@ def test_metrics_count_runs_timings_and_queues(client, broker, settings):
     runs = {dict(k)["status"]: v for k, v in samples["gcf_runs"].items()}
     assert runs == {"queued": 1, "running": 0, "succeeded": 2, "failed": 1, "quarantined": 0}
 
-    count = {dict(k)["stage"]: v for k, v in samples["gcf_run_stage_duration_seconds_count"].items()}
+    count = {
+        dict(k)["stage"]: v for k, v in samples["gcf_run_stage_duration_seconds_count"].items()
+    }
     total = {dict(k)["stage"]: v for k, v in samples["gcf_run_stage_duration_seconds_sum"].items()}
     assert count == {"rollout": 2, "render": 2, "predictor_load": 1}
     assert total == {"rollout": 9.0, "render": 60.0, "predictor_load": 2.5}
