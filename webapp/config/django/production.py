@@ -4,12 +4,16 @@
 (tests/deploy/test_check_deploy.py runs it).
 """
 
+from django.core.exceptions import ImproperlyConfigured
+
 from webapp.config.django.base import *  # noqa: F403
 from webapp.config.env import env
 
 DEBUG = False
 # No default: a production process without its secret must not start.
 SECRET_KEY = env.str("DJANGO_SECRET_KEY")
+if SECRET_KEY in ("change-me", "insecure-local-only-key-change-me"):
+    raise ImproperlyConfigured("DJANGO_SECRET_KEY is still the example's: set a random one")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", [])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
