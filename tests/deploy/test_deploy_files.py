@@ -226,7 +226,8 @@ def test_env_example_documents_every_variable_the_code_reads() -> None:
 def test_dockerfile_installs_offline_coastlines() -> None:
     text = (DEPLOY / "Dockerfile").read_text()
     assert "python -m forecast.plots.natural_earth" in text
-    assert "requirements.lock" in text
+    assert "pip install -r deploy/requirements-production.lock" in text
+    assert "requirements.lock" not in text.replace("requirements-production.lock", "")
     assert re.search(r"CARTOPY_DATA_DIR=/opt/gcf/cartopy", text)
 
 
