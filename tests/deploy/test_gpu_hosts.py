@@ -77,6 +77,8 @@ def test_a_second_gpu_host_consumes_the_queue(cycle, service_env, settings, clie
         text = log.read_text(errors="replace")
         assert f"[{run.celery_task_id}] received" in text
         assert f"[{run.celery_task_id}] succeeded" in text
+        # Structured logs: the worker's own lines about the run carry its id.
+        assert re.search(rf"logger=webapp\.\S+ run_id={run.pk} ", text), text[-2000:]
     finally:
         terminate(host_b, timeout=20, group=True)
         restart_worker(cycle, "gpu", service_env, tmp_path)

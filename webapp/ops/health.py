@@ -87,14 +87,22 @@ def check_redis(timeout: float) -> Check:
 
 def live_queues(timeout: float) -> dict[str, list[str]]:
     """Worker names by queue, from the workers that answer a broadcast within `timeout` s."""
-    from webapp.celery import app
+    from celery import Celery
 
-    # A connection of its own, to the broker configured now (not the app's pool): a probe
-    # must not leave a half-broken pooled connection behind after a broker outage.
-    with app.connection_for_write(connect_timeout=timeout) as connection:
-        connection.ensure_connection(max_retries=1, timeout=timeout)
-        replies = app.control.inspect(timeout=timeout, connection=connection).active_queues()
-    replies = replies or {}
+    # A client app of its own, on the broker configured now: the service's app caches its
+    # producer pool for the first broker URL it used, for good (kombu keeps the pools, keyed by
+    # connection, so this costs one pooled connection, reused by every probe).
+    probe = Celery("gcf-health", broker=settings.CELERY_BROKER_URL, set_as_current=False)
+    probe.conf.update(
+        accept_content=["json"],
+        task_serializer="json",
+        broker_connection_timeout=timeout,
+        broker_connection_max_retries=1,
+    )
+    try:
+        replies = probe.control.inspect(timeout=timeout).active_queues() or {}
+    finally:
+        probe.close()
     by_queue: dict[str, list[str]] = {}
     for worker, queues in replies.items():
         for queue in queues or []:
