@@ -10,12 +10,7 @@ import pytest
 import requests
 
 from devtools.local_opendata import opendata_format
-from tests.devtools.opendata_fixtures import (  # noqa: F401
-    GRID_DEG,
-    NEWEST,
-    local_opendata,
-    local_opendata_server,
-)
+from tests.devtools.opendata_fixtures import GRID_DEG, NEWEST
 
 pytestmark = pytest.mark.network
 
@@ -69,10 +64,14 @@ def test_index_lines_point_at_decodable_grib2_messages(local_opendata):
 def test_several_ranges_come_back_as_multipart_byteranges(local_opendata):
     entries = [
         json.loads(line)
-        for line in requests.get(_url(local_opendata, NEWEST, ext="index"), timeout=10).text.splitlines()
+        for line in requests.get(
+            _url(local_opendata, NEWEST, ext="index"), timeout=10
+        ).text.splitlines()
     ]
     ranges = ",".join(f"{e['_offset']}-{e['_offset'] + e['_length'] - 1}" for e in entries[:3])
-    reply = requests.get(_url(local_opendata, NEWEST), headers={"Range": f"bytes={ranges}"}, timeout=10)
+    reply = requests.get(
+        _url(local_opendata, NEWEST), headers={"Range": f"bytes={ranges}"}, timeout=10
+    )
     assert reply.status_code == 206
     assert reply.headers["Content-Type"].startswith("multipart/byteranges; boundary=")
     assert reply.content.count(b"Content-Range: bytes ") == 3

@@ -6,13 +6,12 @@ import pytest
 import xarray as xr
 
 from forecast.cli import main
-from tests.devtools.opendata_fixtures import local_opendata, local_opendata_server  # noqa: F401
 
 pytestmark = pytest.mark.network
 
 
 @pytest.fixture
-def opendata_env(local_opendata, monkeypatch, tmp_path):  # noqa: F811
+def opendata_env(local_opendata, monkeypatch, tmp_path):
     monkeypatch.setenv("GCF_OPENDATA_URL", local_opendata.url)
     monkeypatch.setenv("GCF_VAR_DIR", str(tmp_path / "var"))
     return local_opendata

@@ -12,14 +12,7 @@ from forecast import variables as V
 from forecast.data import opendata
 from forecast.data.synthetic import synthetic_era5
 from forecast.errors import DataUnavailableError, InvalidInputError
-from tests.devtools.fixtures import local_cds, local_cds_server, make_client  # noqa: F401
-from tests.devtools.opendata_fixtures import (  # noqa: F401
-    NEWEST,
-    NOW,
-    local_opendata,
-    local_opendata_server,
-    opendata_client,
-)
+from tests.devtools.opendata_fixtures import NEWEST, NOW
 
 pytestmark = pytest.mark.network
 
