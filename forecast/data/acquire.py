@@ -210,11 +210,13 @@ def acquire_truth(
     client: CdsClient | None = None,
     progress: ProgressCallback | None = None,
     seed: int = 0,
+    opendata_client: OpenDataClient | None = None,
 ) -> Path:
     """Write analyses ("truth") at `valid_times` in the model layout, through the same cache.
 
     Holds the target variables (surface incl. `total_precipitation_6hr`, atmospheric) at every
-    valid time; no forcings, no statics.
+    valid time; no forcings, no statics. `source="opendata"` gives the IFS analysis (step 0 of
+    each cycle, tier-1 truth; no precipitation) through the open-data cache in `cache_dir`.
 
     Returns:
         The written model-layout NetCDF.
@@ -230,6 +232,14 @@ def acquire_truth(
         fields = fetch_fields(requests, cache_dir=cache_dir, client=client, progress=progress)
         ds = convert.assemble_frames(
             fields, times, levels=level_set, variables=TRUTH_VARIABLES, statics=False
+        )
+    elif source == "opendata":
+        from forecast.data.opendata import acquire_opendata_analysis
+
+        if opendata_client is None:
+            raise InvalidInputError("source opendata needs an open-data client (its URL)")
+        ds = acquire_opendata_analysis(
+            times, levels=level_set, grid_deg=grid_deg, cache_dir=cache_dir, client=opendata_client
         )
     else:
         raise InvalidInputError(f"unknown source {source!r}; choose one of {SOURCES}")

@@ -330,6 +330,37 @@ def floor_to_cycle(time_: dt.datetime) -> dt.datetime:
     return time_ - dt.timedelta(hours=time_.hour % (24 // len(SYNOPTIC_HOURS)))
 
 
+class _Completeness:
+    """Whether cycles are complete, each cycle's index read at most once."""
+
+    def __init__(
+        self, client: OpenDataClient, *, variables: Sequence[str], levels: Sequence[int]
+    ) -> None:
+        self._client, self._variables, self._levels = client, variables, levels
+        self._known: dict[dt.datetime, bool] = {}
+
+    def __call__(self, cycle: dt.datetime) -> bool:
+        if cycle not in self._known:
+            entries = self._client.index(cycle)
+            gaps = (
+                ["the whole cycle (not published)"]
+                if entries is None
+                else missing_fields(entries, variables=self._variables, levels=self._levels)
+            )
+            if gaps:
+                LOGGER.info("open data: cycle %sZ incomplete: %s", _cycle_text(cycle), gaps)
+            self._known[cycle] = not gaps
+        return self._known[cycle]
+
+
+def _now_hour(now: dt.datetime | None) -> dt.datetime:
+    if now is None:
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    elif now.tzinfo is not None:
+        now = now.astimezone(dt.UTC).replace(tzinfo=None)
+    return now.replace(minute=0, second=0, microsecond=0)
+
+
 def latest_cycle(
     client: OpenDataClient,
     *,
@@ -347,24 +378,9 @@ def latest_cycle(
     Raises:
         DataUnavailableError: nothing complete within `lookback`.
     """
-    now = to_utc(now) if now is not None else dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    now = now.replace(minute=0, second=0, microsecond=0) if now.minute or now.second else now
+    now = _now_hour(now)
+    is_complete = _Completeness(client, variables=variables, levels=levels)
     cycle = floor_to_cycle(now)
-    complete: dict[dt.datetime, bool] = {}
-
-    def is_complete(when: dt.datetime) -> bool:
-        if when not in complete:
-            entries = client.index(when)
-            gaps = (
-                ["the whole cycle (not published)"]
-                if entries is None
-                else missing_fields(entries, variables=variables, levels=levels)
-            )
-            if gaps:
-                LOGGER.info("open data: cycle %sZ incomplete: %s", _cycle_text(when), gaps)
-            complete[when] = not gaps
-        return complete[when]
-
     while cycle > now - lookback:
         if is_complete(cycle) and is_complete(cycle - STEP_TIMEDELTA):
             return cycle
@@ -373,6 +389,47 @@ def latest_cycle(
         f"open data: no complete pair of cycles at {client.url} in the {lookback} before "
         f"{now:%Y-%m-%dT%H:%M} UTC"
     )
+
+
+def analysis_available_until(
+    client: OpenDataClient,
+    *,
+    now: dt.datetime | None = None,
+    levels: Sequence[int] = V.PRESSURE_LEVELS_13,
+    lookback: dt.timedelta = DEFAULT_LOOKBACK,
+) -> dt.datetime:
+    """The newest valid time whose IFS analysis (step 0) is published complete: tier-1 truth.
+
+    Raises:
+        DataUnavailableError: nothing complete within `lookback`.
+    """
+    now = _now_hour(now)
+    is_complete = _Completeness(client, variables=TRUTH_VARIABLES, levels=levels)
+    cycle = floor_to_cycle(now)
+    while cycle > now - lookback:
+        if is_complete(cycle):
+            return cycle
+        cycle -= STEP_TIMEDELTA
+    raise DataUnavailableError(
+        f"open data: no complete analysis at {client.url} in the {lookback} before "
+        f"{now:%Y-%m-%dT%H:%M} UTC"
+    )
+
+
+def is_operational_task(task: Any) -> bool:
+    """Whether a checkpoint's task runs on operational analyses: it reads no precipitation.
+
+    DeepMind's `GraphCast_operational` (fine-tuned on HRES analyses, which have no
+    precipitation) is the model of such a task; ERA5-trained tasks read
+    `total_precipitation_6hr`, which only ERA5 provides.
+    """
+    return "total_precipitation_6hr" not in tuple(task.input_variables)
+
+
+def default_source_for_task(task: Any) -> str:
+    """The data source a cycle runs a checkpoint on by default: `opendata` for an
+    operational-style task, `cds` (ERA5) otherwise."""
+    return "opendata" if is_operational_task(task) else "cds"
 
 
 # --------------------------------------------------------------------------------- fetching

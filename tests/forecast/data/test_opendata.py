@@ -175,3 +175,30 @@ def test_the_analysis_at_valid_times_is_tier_one_truth(opendata_client, tmp_path
 def test_levels_the_open_data_lack_are_refused(opendata_client, tmp_path):
     with pytest.raises(InvalidInputError, match=r"\[875, 975\] hPa are not among them"):
         _fetch(opendata_client(), tmp_path, levels=(500, 875, 975))
+
+
+def test_tier_one_truth_is_available_up_to_the_newest_complete_analysis(
+    local_opendata, opendata_client
+):
+    client = opendata_client()
+    assert opendata.analysis_available_until(client, now=NOW) == NEWEST
+    local_opendata.faults.unpublished = {NEWEST}
+    assert opendata.analysis_available_until(client, now=NOW) == NEWEST - dt.timedelta(hours=6)
+
+
+def test_the_source_follows_the_checkpoint_task():
+    from forecast.model.config import TASK_13, TASK_13_PRECIP_OUT
+
+    assert opendata.default_source_for_task(TASK_13_PRECIP_OUT) == "opendata"
+    assert opendata.default_source_for_task(TASK_13) == "cds"
+
+
+def test_acquire_truth_writes_the_analysis_through_the_same_entry_point(opendata_client, tmp_path):
+    from forecast.data.acquire import acquire_truth
+
+    out = acquire_truth(
+        [NEWEST], grid_deg=GRID, cache_dir=tmp_path / "od", output=tmp_path / "truth.nc",
+        source="opendata", opendata_client=opendata_client(),
+    )  # fmt: skip
+    truth = xr.load_dataset(out)
+    assert truth.attrs["source"] == "ifs-opendata-analysis" and truth.sizes["time"] == 1
