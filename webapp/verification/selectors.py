@@ -379,19 +379,27 @@ def regions_scored() -> list[str]:
     return list(ScoredRegion.objects.values_list("name", flat=True))
 
 
-def runs_awaiting_verification(*, run_ids: Sequence[int] | None = None) -> list[dict]:
-    """Succeeded runs not yet verified at every lead.
+def runs_awaiting_verification(
+    *, run_ids: Sequence[int] | None = None, truth_source: str = DEFAULT_TRUTH
+) -> list[dict]:
+    """Succeeded runs not yet verified against `truth_source` at every lead (the IFS
+    analysis: open-data runs only).
 
     Returns:
       `[{"run_id", "data_source", "leads_scored": [hours]}]`, oldest init time first.
     """
     runs = ForecastRun.objects.filter(status=ForecastRun.Status.SUCCEEDED).order_by("init_time")
+    if truth_source != DEFAULT_TRUTH:
+        runs = runs.filter(data_source="opendata")
     if run_ids is not None:
         runs = runs.filter(pk__in=list(run_ids))
     out = []
-    for run in runs.select_related("verification"):
-        record = getattr(run, "verification", None)
-        scored = list(record.leads_scored) if record is not None else []
+    for run in runs:
+        scored = sorted(
+            ScoreSum.objects.filter(run=run, truth_source=truth_source, predictor="model")
+            .values_list("lead_hours", flat=True)
+            .distinct()
+        )
         if len(scored) < run.steps:
             out.append({"run_id": run.pk, "data_source": run.data_source, "leads_scored": scored})
     return out
