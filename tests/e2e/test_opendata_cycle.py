@@ -10,6 +10,7 @@ arrives days later and scores it again (tier 2). Both tiers are stored and shown
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from django.conf import settings
@@ -94,7 +95,15 @@ def test_open_data_cycle_then_tier_one_then_tier_two(cycle, opendata_server, era
             pairs[(row.variable, row.level, row.lead_hours)], rel=0.05
         )
 
-    # Both tiers on the run's score page, labelled.
-    page = Client().get(f"/verification/runs/{run_id}/?truth=ifs_analysis")
-    assert page.status_code == 200
-    assert "IFS analysis" in page.content.decode()
+    # Both tiers on the run's score page, side by side and labelled; the run page names the source.
+    page = Client().get(f"/verification/runs/{run_id}/").content.decode()
+    table = page[page.index('id="by-truth"') : page.index("</table>", page.index('id="by-truth"'))]
+    assert "vs IFS analysis (ECMWF open data)" in table and "vs ERA5 reanalysis" in table
+    # Each headline field at each lead has a number under both truths (no "—").
+    z500 = re.findall(
+        r"geopotential 500 hPa</td><td>\+(\d+) h</td><td>([^<]+)</td><td>([^<]+)</td>", table
+    )
+    assert [lead for lead, *_ in z500] == ["6", "12"]
+    assert all(float(a) > 0 and float(b) > 0 for _, a, b in z500)
+    detail = Client().get(f"/runs/{run_id}/").content.decode()
+    assert "Synthetic world via IFS open data (real time)" in detail

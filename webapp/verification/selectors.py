@@ -21,6 +21,7 @@ from webapp.verification.models import (
     ScoreDay,
     ScoredRegion,
     ScoreSum,
+    TruthSource,
 )
 from webapp.verification.scoring import MEAN_SCORES, per_run_expressions, window_from_totals
 
@@ -193,6 +194,43 @@ def run_scores(
         scores["n"] = 1
         result[(row["variable"], row["level"])][row["predictor"]][row["lead_hours"]] = scores
     return {field: dict(by_pred) for field, by_pred in result.items()}
+
+
+def run_scores_by_truth(*, run: ForecastRun | int, region: str = "global") -> list[dict]:
+    """The model's RMSE of the headline fields against each truth source, side by side.
+
+    Returns:
+      `[{"variable", "level", "label", "lead_hours", "rmse": {truth_source: value | None}}]`
+      for every headline field and lead scored against any truth, headline order then lead.
+    """
+    by_truth = {
+        truth: run_scores(run=run, region=region, truth_source=truth)
+        for truth in TruthSource.values
+    }
+    rows = []
+    for variable, level, label in HEADLINE_FIELDS:
+        leads = sorted(
+            {
+                lead
+                for scores in by_truth.values()
+                for lead in scores.get((variable, level), {}).get("model", {})
+            }
+        )
+        for lead in leads:
+            rmse = {
+                truth: scores.get((variable, level), {}).get("model", {}).get(lead, {}).get("rmse")
+                for truth, scores in by_truth.items()
+            }
+            rows.append(
+                {
+                    "variable": variable,
+                    "level": level,
+                    "label": label,
+                    "lead_hours": lead,
+                    "rmse": rmse,
+                }
+            )
+    return rows
 
 
 def order_fields(fields) -> list[Field]:

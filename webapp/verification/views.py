@@ -175,5 +175,6 @@ class RunScoresView(View):
             "page": page,
             "plots": plots,
             "error_maps": selectors.run_error_map_count(run=run),
+            "by_truth": selectors.run_scores_by_truth(run=run, region=region),
         }
         return render(request, "verification/run_scores.html", context)
