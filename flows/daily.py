@@ -202,6 +202,8 @@ def daily_forecast(
       predictor_spec: the predictor of a new run ("" = from the settings).
     """
     log = get_run_logger()
+    # Runs whose flow died are resumed or closed (also scheduled: flows/deployments.py).
+    gateway.reap()
     if run_id is None:
         config = cycle.cycle_config(source=source, predictor_spec=predictor_spec)
         resolved = resolve_init_time(init_time, config.data_source, config.opendata_url)

@@ -59,10 +59,10 @@ def progress(run_id: int) -> tuple[int, int]:
     return run.progress_step, run.progress_total
 
 
-def current_task(run_id: int) -> tuple[str, str]:
-    """(stage, Celery task id) the run's last flow submitted (for a resuming flow)."""
-    run = selectors.run_get(run_id=run_id)
-    return run.stage, run.celery_task_id
+def last_task(run_id: int, stage: str) -> str:
+    """The Celery task id the run's flows last submitted for `stage` ("" if none): what a
+    resuming flow adopts."""
+    return selectors.run_get(run_id=run_id).lineage.get(f"{stage}_task_id", "")
 
 
 def beat(run_id: int, stage: str = "") -> str:
@@ -71,8 +71,10 @@ def beat(run_id: int, stage: str = "") -> str:
 
 
 def record_submission(run_id: int, stage: str, task_id: str) -> None:
-    """The flow submitted Celery task `task_id` for `stage` (recorded before it is sent)."""
+    """The flow submitted Celery task `task_id` for `stage` (recorded before it is sent): the
+    run's current task, and in lineage as `<stage>_task_id` (the last one of each stage)."""
     services.run_set_stage(run_id=run_id, stage=stage, celery_task_id=task_id)
+    services.run_record_lineage(run_id=run_id, **{f"{stage}_task_id": task_id})
 
 
 def record_lineage(run_id: int, **entries) -> None:

@@ -11,9 +11,9 @@ subprocess runs under `guard_process_group`: a watchdog that ends the flow's pro
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -53,6 +53,7 @@ class PrefectLauncher:
     def launch(self, *, run_id: int) -> tuple[str, str]:
         from django.conf import settings
 
+        from webapp.config.env import REPO_ROOT
         from webapp.runs.models import ForecastRun
         from webapp.runs.paths import logs_dir
 
@@ -74,6 +75,7 @@ class PrefectLauncher:
         with open(log_dir / f"flow-run-{run_id}.log", "ab") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "flows.daily", "--run-id", str(run_id)],
+                cwd=REPO_ROOT,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -92,39 +94,43 @@ class PrefectLauncher:
             result = client.set_flow_run_state(flow_run_id, Cancelling(), force=True)
         return str(getattr(result, "status", "")).endswith("ACCEPT")
 
+    def backfill(self, *, start: str, end: str, every_hours: int) -> dict[str, int | str]:
+        """The backfill flow in this process; a bad range fails before any flow starts."""
+        from flows.backfill import backfill, init_times
 
-def guard_process_group(poll_s: float = 1.0) -> None:
-    """Forks a watchdog that kills this process's group when this process dies.
+        init_times(start, end, every_hours=every_hours)
+        return backfill(start, end, every_hours)
+
+
+def guard_process_group() -> None:
+    """Forks a watchdog that kills this process's group if this process dies uncleanly.
 
     Only for a process that leads its own group (started with `start_new_session=True`):
-    then the group is exactly the flow and what it spawned (Prefect's temporary server).
+    then the group is exactly the flow and what it spawned (Prefect's temporary server). The
+    flow tells the watchdog about a clean exit through a pipe (at exit, after Prefect has
+    stopped its server); a pipe closed without that word means the flow was killed.
     """
     flow_pid = os.getpid()
     if os.getpgid(0) != flow_pid:
         return
+    read_end, write_end = os.pipe()
     if os.fork() != 0:
+        os.close(read_end)
+        # Registered before Prefect starts its server, so it runs after Prefect's own stop.
+        atexit.register(os.write, write_end, CLEAN_EXIT)
         return
-    # The watchdog: its own session, so the kill below spares it; nothing else inherited.
+    # The watchdog: its own session, so the kill below spares it.
+    os.close(write_end)
     os.setsid()
-    try:
-        pidfd = os.pidfd_open(flow_pid)
-        select.select([pidfd], [], [])
-    except (AttributeError, OSError):
-        while os.path.exists(f"/proc/{flow_pid}") and _alive(flow_pid):
-            time.sleep(poll_s)
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(flow_pid, sig)
-        except ProcessLookupError:
-            break
-        time.sleep(5 if sig == signal.SIGTERM else 0)
+    word = os.read(read_end, len(CLEAN_EXIT))
+    if word != CLEAN_EXIT:
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(flow_pid, sig)
+            except ProcessLookupError:
+                break
+            time.sleep(5 if sig == signal.SIGTERM else 0)
     os._exit(0)
 
 
-def _alive(pid: int) -> bool:
-    """Whether `pid` runs (a zombie counts as dead)."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(") ")[1][0] != "Z"
-    except OSError:
-        return False
+CLEAN_EXIT = b"ok"

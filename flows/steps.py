@@ -133,12 +133,13 @@ def run_on_worker(task, run_id: int, *, stage: str, soft_s: int, hard_s: int):
     """
     queue = task.queue
     result = None
-    recorded_stage, recorded_id = gateway.current_task(run_id)
-    if recorded_stage == stage and recorded_id:
+    recorded_id = gateway.last_task(run_id, stage)
+    if recorded_id:
         candidate = AsyncResult(recorded_id, app=task.app)
         state = retrying(lambda: candidate.state, what=f"run {run_id}: {stage} state")
         if state in (states.STARTED, states.SUCCESS):
             logger.info("run %s: adopting %s task %s (%s)", run_id, stage, recorded_id, state)
+            gateway.record_submission(run_id, stage, recorded_id)
             result = candidate
     if result is None:
         result = _submit(task, run_id, stage, soft_s=soft_s, hard_s=hard_s)

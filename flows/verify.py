@@ -34,7 +34,7 @@ setup_django()
 from django.conf import settings  # noqa: E402
 
 from forecast.errors import DataUnavailableError, ForecastError  # noqa: E402
-from webapp.runs.models import ForecastRun  # noqa: E402
+from webapp.runs import selectors as run_selectors  # noqa: E402
 from webapp.verification import execution, selectors, services  # noqa: E402
 from webapp.verification.models import DEFAULT_TRUTH, TruthSource  # noqa: E402
 from webapp.verification.tasks import render_summary_task, score_run_task  # noqa: E402
@@ -46,7 +46,7 @@ def _timeout_s() -> int:
     return int(getattr(settings, "GCF_RENDER_TIMEOUT_S", 3600))
 
 
-def _horizon(run: ForecastRun, truth_source: str, when: pd.Timestamp) -> tuple[str, object]:
+def _horizon(run, truth_source: str, when: pd.Timestamp) -> tuple[str, object]:
     """(cache key, function giving the newest valid time with truth) of a run's tier."""
     if truth_source == TruthSource.IFS_ANALYSIS:
         url = (run.config or {}).get("opendata_url", "")
@@ -67,7 +67,7 @@ def find_verifiable_leads(
     horizons: dict[str, dt.datetime | None] = {}
     pending = []
     for item in selectors.runs_awaiting_verification(run_ids=run_ids, truth_source=truth_source):
-        run = ForecastRun.objects.get(pk=item["run_id"])
+        run = run_selectors.run_get(run_id=item["run_id"])
         source, available_until = _horizon(run, truth_source, when)
         if source not in horizons:
             try:

@@ -101,10 +101,17 @@ def sweep_temporaries(run_id: int) -> list[Path]:
 
 
 def _reusable_forecast(run: ForecastRun) -> Path | None:
-    """The forecast of the run this one repeats, when it was computed with the same frozen
-    configuration (a rerun of a run whose flow died after its rollout finished)."""
+    """The forecast of the run this one repeats, when it is sure to be the same: the same
+    frozen configuration, the same inputs (sha256) and the same code version (a rerun of a
+    run whose flow died after its rollout had finished)."""
     original = run.rerun_of
     if original is None or original.config != run.config:
+        return None
+    same = ("inputs", "code_version")
+    if any(
+        not run.lineage.get(key) or run.lineage.get(key) != original.lineage.get(key)
+        for key in same
+    ):
         return None
     path = forecast_path(original.pk)
     return path if path.is_file() else None
