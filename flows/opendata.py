@@ -13,6 +13,7 @@ Run once: `python -m flows.opendata [--now 2026-11-30T15:00]`.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import pandas as pd
@@ -21,6 +22,7 @@ from prefect import flow, get_run_logger, task
 
 from flows import inputs
 from flows.daily import daily_forecast
+from flows.launch import guard_process_group
 from flows.retry import retry_only_transient
 from forecast.errors import DataUnavailableError, ForecastError
 
@@ -77,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--now", help="ISO 8601 UTC time to judge publication at")
     parser.add_argument("--predictor", default="", help="checkpoint (default: the operational)")
     args = parser.parse_args(argv)
+    if not os.environ.get("PREFECT_API_URL"):
+        # Prefect will start a temporary API server as our child: never leave it behind.
+        guard_process_group()
     try:
         run_id = opendata_poll(now=args.now, predictor_spec=args.predictor)
     except ForecastError as exc:
