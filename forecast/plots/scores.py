@@ -21,9 +21,7 @@ import xarray as xr
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from forecast.plots.maps import MapCanvas, error_title, time_caption, weighted_rmse
-from forecast.plots.products import Product, product_filename
-from forecast.plots.styles import style_for
+from forecast.plots.products import Product, RunMaps, has_field, render_jobs
 
 matplotlib.use("Agg", force=False)
 
@@ -234,10 +232,11 @@ def render_error_maps(
     fields: Sequence[tuple[str, int | None]],
     lead_hours: Sequence[int] | None = None,
 ) -> list[Product]:
-    """Error maps (forecast − truth) per field and lead, drawn by `forecast.plots.maps`.
+    """Error maps (forecast − truth) per field and lead: the map viewer's "error" product.
 
-    The same maps as `maps.render_error_map` (diverging scale centred on 0, area-weighted RMSE
-    in the title), on one reused `MapCanvas` per field so many leads render quickly.
+    Drawn by `forecast.plots.products` (the one error-map path): a symmetric colour scale fitted
+    to the run's errors over every lead with truth, area-weighted RMSE in the title, written
+    under the names the viewer looks for.
 
     Args:
       forecast: forecast layout.
@@ -249,38 +248,17 @@ def render_error_maps(
     Returns:
       One `Product` (kind "error_map", path relative to `out_dir`) per map written.
     """
-    leads = pd.to_timedelta(forecast["lead_time"].values)
-    hours = (leads / pd.Timedelta(hours=1)).astype(int)
-    truth_times = set(pd.DatetimeIndex(truth["time"].values))
-    wanted = [
-        k
-        for k, hour in enumerate(hours)
-        if pd.Timestamp(forecast["time"].values[k]) in truth_times
-        and (lead_hours is None or hour in lead_hours)
+    maps = RunMaps(forecast, truth=truth)
+    present = [
+        (variable, level)
+        for variable, level in fields
+        if has_field(forecast, variable, level) and has_field(truth, variable, level)
     ]
-    lat, lon = forecast["lat"].values, forecast["lon"].values
-    synthetic = int(forecast.attrs.get("synthetic", 0)) == 1
-    init_time = forecast.attrs.get("init_time")
-    written = []
-    for variable, level in fields:
-        if variable not in forecast.data_vars or variable not in truth.data_vars or not wanted:
-            continue
-        f, t = forecast[variable], truth[variable]
-        if level is not None:
-            if "level" not in f.dims or level not in f["level"].values:
-                continue
-            f, t = f.sel(level=level), t.sel(level=level)
-        style = style_for(variable, level)
-        canvas = MapCanvas(lat, lon, style=style, error=True, synthetic=synthetic)
-        for k in wanted:
-            valid = pd.Timestamp(forecast["time"].values[k])
-            difference = style.difference_to_display(f.values[k] - t.sel(time=valid).values)
-            canvas.draw(
-                difference,
-                title=error_title(style, weighted_rmse(difference, lat)),
-                caption=time_caption(init_time=init_time, valid_time=valid, lead_hours=hours[k]),
-            )
-            name = product_filename("error_map", variable, level, int(hours[k]))
-            canvas.save(Path(out_dir) / name)
-            written.append(Product("error_map", variable, level, int(hours[k]), Path(name)))
-    return written
+    jobs = maps.jobs(
+        Path(out_dir),
+        kinds=("error",),
+        fields=present,
+        regions=("global",),
+        leads=None if lead_hours is None else [int(h) for h in lead_hours],
+    )
+    return render_jobs(jobs, workers=1)
