@@ -757,3 +757,19 @@ def render_error_map(
 def error_title(style: FieldStyle, rmse: float) -> str:
     """Title of an error map: the field and its RMSE (the colour bar says forecast − truth)."""
     return f"{style.label} error ({style.units}),  RMSE {rmse:.2f}"
+
+
+def map_layout(region: MapRegion) -> dict:
+    """Where the map sits in a PNG of `region` on a global grid, for clicks → lat/lon.
+
+    Returns:
+        `{"image": [W, H], "box": [x0, y0, x1, y1], "extent": [lon0, lon1, lat0, lat1]}`
+        (pixels from the top left; longitudes in degrees east, lon0 may be < −180 never).
+    """
+    half = (region.lon_max - region.lon_min) / 2.0
+    width, height = _map_size((-half, half, region.lat_min, region.lat_max))
+    return {
+        "image": [_MARGIN_LEFT + width + _MARGIN_RIGHT, _MARGIN_TOP + height + _MARGIN_BOTTOM],
+        "box": [_MARGIN_LEFT, _MARGIN_TOP, _MARGIN_LEFT + width, _MARGIN_TOP + height],
+        "extent": [region.lon_min, region.lon_max, region.lat_min, region.lat_max],
+    }
