@@ -257,14 +257,16 @@ class MapCanvas:
         )
         cmap, norm = self.scale.colormap_and_norm()
         mappable = matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap)
-        cbar = figure.colorbar(mappable, cax=cax, extend=self.scale.extend)
+        cbar = figure.colorbar(mappable, cax=cax, extend=self.scale.extend, spacing="uniform")
         units = self.style.units
         self.colourbar_label = f"{self.difference_label} ({units})" if self.error else units
         cbar.set_label(self.colourbar_label, fontsize=13)
         cbar.ax.tick_params(labelsize=12)
         cbar.ax.yaxis.set_major_formatter(ticker.StrMethodFormatter("{x:g}"))
-        if len(self.scale.bounds) > 18:  # label every other class so numbers stay legible
-            cbar.set_ticks(self.scale.bounds[::2])
+        # A number on every class boundary (every other one when there are many), so a colour
+        # can be read off; uneven classes (precipitation) are drawn evenly spaced.
+        bounds = list(self.scale.bounds)
+        cbar.set_ticks(bounds[::2] if len(bounds) > 18 else bounds)
         figure.text(
             _MARGIN_LEFT / total_w, 14 / total_h, self.footer_text, fontsize=12, color="0.25"
         )

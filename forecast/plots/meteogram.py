@@ -84,7 +84,9 @@ def render_meteogram(
         ax.set_ylabel(label, fontsize=11)
         ax.grid(True, color="0.88")
         ax.tick_params(labelsize=10)
-        ax.legend(loc="upper right", fontsize=9, frameon=False)
+        # The wind panel's top carries the direction arrows: its legend goes below them.
+        where = "lower right" if name == "10m_wind_speed" else "upper right"
+        ax.legend(loc=where, fontsize=9, frameon=False)
     axes[-1].xaxis.set_major_locator(mdates.DayLocator())
     axes[-1].xaxis.set_minor_locator(mdates.HourLocator(byhour=(0, 6, 12, 18)))
     axes[-1].xaxis.set_major_formatter(mdates.DateFormatter("%a %d %b\n00 UTC"))

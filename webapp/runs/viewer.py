@@ -161,8 +161,8 @@ def _run_maps(run: ForecastRun, other: ForecastRun | None = None):
         _open(forecast_file),
         truth=_open(truth_file) if truth_file else None,
         other=_open(other_file) if other_file else None,
-        label=f"run {run.pk}",
-        other_label=f"run {other.pk}" if other else "other run",
+        label=f"run #{run.pk}",
+        other_label=f"run #{other.pk}" if other else "other run",
     )
     _RUN_MAPS[key] = maps
     while len(_RUN_MAPS) > _RUN_MAPS_KEEP:
