@@ -22,6 +22,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from forecast.plots.products import Product, RunMaps, has_field, render_jobs
+from forecast.plots.scales import nice_step
+from forecast.plots.styles import FieldStyle
 
 matplotlib.use("Agg", force=False)
 
@@ -73,6 +75,37 @@ def _finite(points: Mapping[int, float]) -> tuple[np.ndarray, np.ndarray]:
     return np.array([k for k, _ in items]), np.array([v for _, v in items])
 
 
+def lead_label(hours: int) -> str:
+    """ "+12 h" up to 72 h, then days ("+4 d", "+4.5 d"): how forecasters read leads."""
+    hours = int(hours)
+    return f"+{hours} h" if hours <= 72 else f"+{hours / 24:g} d"
+
+
+def lead_ticks(max_lead: int, most: int = 12) -> list[int]:
+    """Ticks at 6-h multiples (6, 12, 24 or 48 h apart), at most `most` of them, from 0."""
+    step = next((s for s in (6, 12, 24, 48, 96) if max_lead / s <= most), 96)
+    return list(range(0, int(max_lead) + 1, step))
+
+
+def _lead_axis(ax, leads: Sequence[int]) -> None:
+    if not len(leads):
+        return
+    ticks = lead_ticks(max(leads), most=6)
+    ax.set_xticks(ticks, [lead_label(t) if t else "0" for t in ticks])
+    ax.set_xticks(range(0, int(max(leads)) + 1, 6), minor=True)  # every model step
+    ax.set_xlim(0, max(leads) + 3)
+    ax.set_xlabel("lead time")
+
+
+def _display(values: np.ndarray, metric: str, style: FieldStyle | None) -> np.ndarray:
+    """Scores in SI → display units (RMSE, bias and MAE scale like differences; ACC is bare)."""
+    if style is None or metric not in ("rmse", "bias", "mae", "mse"):
+        return values
+    if metric == "mse":
+        return values * style.scale**2
+    return style.difference_to_display(values)
+
+
 def render_score_curves(
     scores: Mapping[str, Curves],
     *,
@@ -80,6 +113,7 @@ def render_score_curves(
     path: Path,
     units: str = "",
     synthetic: bool = False,
+    style: FieldStyle | None = None,
 ) -> Path:
     """One panel per metric (e.g. RMSE, ACC, bias) against lead time, model and baselines.
 
@@ -90,25 +124,31 @@ def render_score_curves(
       path: PNG to write.
       units: units of RMSE/bias/MAE (shown on their axes).
       synthetic: stamp "SYNTHETIC DATA" on the figure.
+      style: the field's map style (`style_for`): scores given in SI units are drawn in its
+        display units (°C, hPa, dam, m/s) and `units` defaults to its units.
 
     Returns:
       `path`.
     """
+    if style is not None:
+        units = style.units
     metrics = list(scores)
-    figure = Figure(figsize=(4.2 * max(len(metrics), 1), 3.6))
+    all_leads: set[int] = set()
+    figure = Figure(figsize=(5.2 * max(len(metrics), 1), 3.8))
     axes = figure.subplots(1, max(len(metrics), 1), squeeze=False)[0]
     for ax, metric in zip(axes, metrics, strict=False):
         for predictor, points in scores[metric].items():
             x, y = _finite(points)
             if x.size == 0:
                 continue
-            style = PREDICTOR_STYLE.get(predictor, {"label": predictor})
-            ax.plot(x, y, markersize=3.5, linewidth=1.6, **style)
+            all_leads.update(int(h) for h in x)
+            look = PREDICTOR_STYLE.get(predictor, {"label": predictor})
+            ax.plot(x, _display(y, metric, style), markersize=3.5, linewidth=1.6, **look)
         label = METRIC_LABEL.get(metric, metric)
         if units and metric in ("rmse", "bias", "mae"):
             label += f" [{units}]"
         ax.set_ylabel(label)
-        ax.set_xlabel("lead time [h]")
+        ax.set_xlabel("lead time")
         if metric == "bias":
             ax.axhline(0.0, color="black", linewidth=0.6)
         if metric == "acc":
@@ -116,6 +156,8 @@ def render_score_curves(
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:  # empty when no predictor has this metric yet
             ax.legend(fontsize=8)
+    for ax in axes[: len(metrics)]:
+        _lead_axis(ax, sorted(all_leads))
     figure.suptitle(title, fontsize=11)
     figure.tight_layout()
     _mark_synthetic(figure, synthetic)
@@ -156,16 +198,38 @@ def render_history(
         style["linestyle"] = linestyles[leads_seen.setdefault(lead, len(leads_seen)) % 4]
         if predictor != "model":
             style["alpha"] = 0.7
-        ax.plot([t for t, _ in points], [v for _, v in points], label=label, markersize=3, **style)
+        # Few runs: big markers with their values, so two or three points read as data.
+        few = len(points) <= 3
+        ax.plot(
+            [t for t, _ in points],
+            [v for _, v in points],
+            label=label,
+            markersize=7 if few else 3,
+            linewidth=1.6,
+            **style,
+        )
+        if few:
+            for t, v in points:
+                ax.annotate(
+                    f"{v:.3g}", (t, v), textcoords="offset points", xytext=(6, 4), fontsize=8,
+                    color=style.get("color", "black"),
+                )  # fmt: skip
         all_times += [t for t, _ in points]
     label = METRIC_LABEL.get(metric, metric)
     ax.set_ylabel(label + (f" [{units}]" if units and metric in ("rmse", "bias", "mae") else ""))
-    ax.set_xlabel("init time")
+    ax.set_xlabel("init time (UTC)")
     ax.grid(alpha=0.3)
     if ax.lines:
         ax.legend(fontsize=8, ncol=2)
     else:
         ax.text(0.5, 0.5, "no verified runs yet", ha="center", va="center", transform=ax.transAxes)
+    runs = len(set(all_times))
+    if 0 < runs < 3:
+        ax.text(
+            0.01, 0.97, f"{runs} verified run{'s' if runs > 1 else ''} so far: the history "
+            "fills in as each day's truth arrives", transform=ax.transAxes, fontsize=8,
+            va="top", color="0.35",
+        )  # fmt: skip
     if all_times:
         # At least two days shown, so a first verified run is not lost on a years-wide axis.
         start, end = min(all_times), max(all_times)
@@ -185,7 +249,7 @@ def render_scorecard(
     *,
     title: str,
     path: Path,
-    limit: float = 50.0,
+    limit: float | None = None,
     synthetic: bool = False,
 ) -> Path:
     """Heatmap of the model's % change in a score against a baseline, by field and lead.
@@ -195,7 +259,7 @@ def render_scorecard(
         negative is better (blue), positive worse (red). Missing cells are blank.
       title: e.g. "RMSE vs persistence, global".
       path: PNG to write.
-      limit: colour range ±limit %.
+      limit: colour range ±limit %; default fitted to the values.
       synthetic: stamp "SYNTHETIC DATA".
     """
     rows = list(dict.fromkeys(r for r, _ in change))
@@ -204,20 +268,32 @@ def render_scorecard(
     for (row, lead), value in change.items():
         if value is not None and math.isfinite(value):
             grid[rows.index(row), leads.index(lead)] = value
-    figure = Figure(figsize=(max(7.5, 0.45 * len(leads) + 3.0), max(3.0, 0.32 * len(rows) + 1.6)))
+    finite = np.abs(grid[np.isfinite(grid)])
+    if limit is None:
+        # Fitted to the values (95th percentile of |change|, a nice number), so the cells use
+        # the whole scale instead of all sitting at one saturated end.
+        limit = nice_step(max(float(np.percentile(finite, 95)) if finite.size else 1.0, 1.0))
+    figure = Figure(figsize=(max(7.5, 0.5 * len(leads) + 3.0), max(3.0, 0.42 * len(rows) + 1.8)))
     ax = figure.subplots()
-    image = ax.imshow(
-        np.ma.masked_invalid(grid), cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto"
-    )
-    ax.set_xticks(range(len(leads)), [str(h) for h in leads], fontsize=7)
-    ax.set_yticks(range(len(rows)), rows, fontsize=8)
-    ax.set_xlabel("lead time [h]")
-    if len(leads) <= 20 and len(rows) <= 40:
+    cmap = matplotlib.colormaps["RdBu_r"]
+    image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=-limit, vmax=limit, aspect="auto")
+    # Beyond 72 h only whole days are labelled (the cells between are the 6-h steps).
+    names = [lead_label(h) if h <= 72 or h % 24 == 0 else "" for h in leads]
+    ax.set_xticks(range(len(leads)), names, fontsize=8, rotation=90)
+    ax.set_yticks(range(len(rows)), rows, fontsize=9)
+    ax.set_xlabel("lead time")
+    if len(leads) <= 40 and len(rows) <= 40:
+        decimals = 1 if limit < 10 else 0
         for i in range(len(rows)):
             for j in range(len(leads)):
                 if np.isfinite(grid[i, j]):
-                    ax.text(j, i, f"{grid[i, j]:+.0f}", ha="center", va="center", fontsize=6)
-    figure.colorbar(image, ax=ax, label="% change (negative: model better)")
+                    # White on dark cells, black on light ones: legible everywhere.
+                    dark = abs(grid[i, j]) > 0.6 * limit
+                    ax.text(
+                        j, i, f"{grid[i, j]:+.{decimals}f}", ha="center", va="center",
+                        fontsize=7 if len(leads) > 20 else 8, color="white" if dark else "black",
+                    )  # fmt: skip
+    figure.colorbar(image, ax=ax, label="% change (negative: model better)", extend="both")
     ax.set_title(title, fontsize=11)
     figure.tight_layout()
     _mark_synthetic(figure, synthetic)
