@@ -230,3 +230,39 @@ def test_bad_fields_are_named(offline_cartopy: Path, tmp_path: Path) -> None:
             _field(ds, "2m_temperature"), _field(truth, "2m_temperature"), path=tmp_path / "e.png"
         )
     assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+@pytest.mark.parametrize(
+    "bounds",
+    [
+        tuple(float(b) for b in np.arange(-48, 49, 4)),
+        tuple(float(b) for b in np.arange(-0.8, 0.81, 0.1)),
+        (0.1, 0.5, 1.0, 2.0, 4.0, 6.0, 10.0, 15.0, 20.0, 30.0, 50.0),
+    ],
+)
+def test_classes_match_numpy_digitize(bounds) -> None:
+    from forecast.plots.scales import ColourScale
+
+    scale = ColourScale(bounds, "RdBu_r")
+    rng = np.random.default_rng(1)
+    values = rng.normal(0, bounds[-1], 20_000).astype(np.float32)
+    values[:3] = [np.nan, bounds[0] - 1, bounds[-1] + 1]
+    expected = np.digitize(values, bounds)
+    expected[~np.isfinite(values)] = len(bounds) + 1
+    got = scale.classify(values)
+    # Only values within float32 rounding of a boundary may land in the neighbouring class.
+    differ = got.astype(int) != expected
+    near = np.min(np.abs(values[:, None] - np.asarray(bounds)[None, :]), axis=1) < 1e-5
+    assert not (differ & ~near).any()
+
+
+def test_difference_scale_is_symmetric_and_fitted() -> None:
+    from forecast.plots.scales import difference_scale
+
+    rng = np.random.default_rng(2)
+    errors = rng.normal(0, 0.2, 100_000)
+    scale = difference_scale(errors)
+    assert scale.bounds[0] == -scale.bounds[-1]
+    # Fitted to the data (|e| 99th percentile ≈ 0.52), not a fixed ±10.
+    assert 0.5 <= scale.bounds[-1] <= 1.0
+    assert len(scale.bounds) <= 17
