@@ -17,6 +17,7 @@ import dataclasses
 import logging
 import multiprocessing
 import os
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -448,8 +449,20 @@ class RunMaps:
         return jobs
 
 
-def render_job(job: CanvasJob) -> list[Product]:
-    """Draw every frame of one job on one canvas (runs in a worker process or in-process)."""
+# Canvases kept per process: the site renders one map per request, and a canvas (frame,
+# colour bar, coastlines) costs several frames' time to build.
+_CANVASES: OrderedDict[tuple, MapCanvas] = OrderedDict()
+_CANVASES_KEEP = 24
+
+
+def _canvas(job: CanvasJob) -> MapCanvas:
+    grid = (job.lat.shape, float(job.lat[0]), float(job.lat[-1]))
+    grid += (job.lon.shape, float(job.lon[0]), float(job.lon[-1]))
+    key = (grid, job.style, job.error, job.region, job.scale, job.synthetic, job.footer)
+    key += (job.difference_label,)
+    if key in _CANVASES:
+        _CANVASES.move_to_end(key)
+        return _CANVASES[key]
     canvas = MapCanvas(
         job.lat,
         job.lon,
@@ -461,6 +474,15 @@ def render_job(job: CanvasJob) -> list[Product]:
         scale=job.scale,
         difference_label=job.difference_label,
     )
+    _CANVASES[key] = canvas
+    while len(_CANVASES) > _CANVASES_KEEP:
+        _CANVASES.popitem(last=False)
+    return canvas
+
+
+def render_job(job: CanvasJob) -> list[Product]:
+    """Draw every frame of one job on one canvas (runs in a worker process or in-process)."""
+    canvas = _canvas(job)
     done = []
     for frame in job.frames:
         canvas.draw(frame.values, title=frame.title, caption=frame.caption, u=frame.u, v=frame.v)
