@@ -34,7 +34,7 @@ import pandas as pd
 
 from forecast.data.synthetic import synthetic_era5
 from forecast.plots import natural_earth
-from forecast.plots.products import MAIN_PRODUCTS, render_forecast_products
+from forecast.plots.products import MAIN_PRODUCTS, product_chunks, render_forecast_products
 from forecast.predictor import PersistencePredictor
 
 REPO = Path(__file__).resolve().parents[1]
@@ -110,6 +110,41 @@ def bench_render(args, with_truth: bool) -> list[dict]:
             }
         )
     return runs
+
+
+def _render_chunk(forecast, truth, out_dir: str, chunk) -> int:
+    return len(
+        render_forecast_products(forecast, Path(out_dir), truth=truth, variables=chunk, workers=1)
+    )
+
+
+def _warm(_: int) -> int:
+    natural_earth.configure_cartopy()
+    return os.getpid()
+
+
+def bench_fanout(args, with_truth: bool) -> dict:
+    """Two warm worker processes, one chunk of the fields each: what 2 cpu Celery workers do
+    when the render task fans out (`product_chunks`), without the pool's start-up."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    forecast, truth = build_run(args.leads, args.grid, args.init)
+    truth = truth if with_truth else None
+    chunks = product_chunks(2)
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        list(pool.map(_warm, range(2)))  # imports done, as in a running worker
+        with tempfile.TemporaryDirectory(prefix="bench-fanout-") as tmp:
+            start = time.perf_counter()
+            done = sum(pool.map(_render_chunk, [forecast] * 2, [truth] * 2, [tmp] * 2, chunks))
+            elapsed = time.perf_counter() - start
+    print(
+        f"  {args.grid}°, 2 warm workers (fan-out): {done} PNGs in {elapsed:.1f} s = "
+        f"{done / elapsed:.1f} maps/s; load average {os.getloadavg()[0]:.1f}"
+    )
+    return {"grid_deg": args.grid, "leads": args.leads, "products": done,
+            "seconds": round(elapsed, 2), "maps_per_second": round(done / elapsed, 2),
+            "load_average_1m": os.getloadavg()[0]}  # fmt: skip
 
 
 def _free_port() -> int:
@@ -224,7 +259,7 @@ def bench_flip(args) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=["rate", "set", "flip", "all"], default="all")
+    parser.add_argument("--part", choices=["rate", "fanout", "set", "flip", "all"], default="all")
     parser.add_argument("--leads", type=int, default=None, help="default 8 (rate), 40 (set)")
     parser.add_argument("--grid", type=float, default=None, help="default 0.25 (rate), 1.0 (set)")
     parser.add_argument("--flip-grid", type=float, default=1.0)
@@ -247,6 +282,11 @@ def main() -> None:
         rate = argparse.Namespace(**vars(args))
         rate.grid, rate.leads = args.grid or 0.25, args.leads or 8
         record["rate"] = bench_render(rate, with_truth=True)
+        record["rate_fanout"] = bench_fanout(rate, with_truth=True)
+    if args.part == "fanout":
+        rate = argparse.Namespace(**vars(args))
+        rate.grid, rate.leads = args.grid or 0.25, args.leads or 8
+        record["rate_fanout"] = bench_fanout(rate, with_truth=True)
     if "set" in parts:
         print("a 10-day run's product set (as the cpu worker renders it ahead, no truth yet):")
         run_set = argparse.Namespace(**vars(args))

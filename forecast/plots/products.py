@@ -528,6 +528,17 @@ def render_jobs(jobs: Sequence[CanvasJob], workers: int | None = None) -> list[P
     return [product for result in results for product in result]
 
 
+def product_chunks(parts: int, variables: Sequence[tuple[str, int | None]] = MAIN_PRODUCTS) -> list:
+    """`variables` dealt round-robin into `parts` groups, one render task each.
+
+    A Celery prefork child is daemonic and cannot start the render pool, so the service renders
+    a run in parallel by sending one `render_forecast_products(..., variables=chunk)` per chunk
+    to the `cpu` queue (worker concurrency = cores); the workers stay warm between runs.
+    """
+    parts = max(1, min(int(parts), len(variables)))
+    return [tuple(variables[i::parts]) for i in range(parts)]
+
+
 def render_forecast_products(
     forecast: xr.Dataset,
     out_dir: Path,
