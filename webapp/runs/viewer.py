@@ -408,6 +408,16 @@ def home_latest_run() -> ForecastRun | None:
     )
 
 
+def home_latest_verified() -> ForecastRun | None:
+    """The latest run (by init time) that has been scored at all."""
+    return (
+        ForecastRun.objects.filter(verification__isnull=False)
+        .exclude(verification__leads_scored=[])
+        .order_by("-init_time", "-id")
+        .first()
+    )
+
+
 def home_key_maps(*, run: ForecastRun, lead: int) -> list[dict]:
     """The home page's key maps of `run` at `lead`: `[{variable, level, label, url}]`."""
     from forecast.plots.styles import style_for

@@ -65,6 +65,7 @@ class HomeView(View):
             "lead": lead,
             "leads": leads,
             "key_maps": viewer.home_key_maps(run=latest, lead=lead) if latest else [],
+            "verified": viewer.home_latest_verified(),
             "active": viewer.pipeline_active_runs(),
             "next_cycle": viewer.pipeline_next_cycle(),
             "failures": viewer.pipeline_recent_failures(),

@@ -15,6 +15,7 @@ from PIL import Image
 from tests.forecast.plots.factories import make_forecast
 from tests.webapp.runs.factories import INIT, make_run
 from webapp.runs import execution, services
+from webapp.verification.models import RunVerification
 
 pytestmark = pytest.mark.django_db
 
@@ -69,6 +70,12 @@ def test_home_shows_the_latest_run_and_pipeline(client, stores):
     assert f"{reverse('runs:map_png', args=[run.pk])}?kind=forecast" in page
     assert f"Run #{queued.pk}" in page and "disk full" in page
     assert "UTC" in page
+    assert "Verification so far" not in page  # nothing scored yet
+    older, _ = _succeeded_run(init=INIT - dt.timedelta(days=2))
+    RunVerification.objects.create(run=older, leads_scored=[6, 12], leads_total=8)
+    page = client.get(reverse("runs:home")).text
+    assert "Verification so far" in page and f"run #{older.pk}</a>" in page
+    assert "Scored 2 of 8 leads" in page
     state = client.get(reverse("runs:pipeline")).json()
     assert [r["id"] for r in state["active"]] == [queued.pk]
     assert set(state) >= {"queues", "workers", "error"}
