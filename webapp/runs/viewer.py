@@ -471,21 +471,27 @@ def pipeline_recent_failures(*, days: int = 7, limit: int = 5) -> list[ForecastR
 
 
 def pipeline_next_cycle(*, now: dt.datetime | None = None) -> dict:
-    """The next scheduled daily cycle from the deployment's cron (daily "M H * * *" form)."""
-    try:
-        from flows.deployments import DAILY_CRON
-    except ImportError:  # flows not installed beside the site
-        return {"cron": "", "next": None}
+    """The next scheduled daily cycle from the deployment's cron (daily "M H * * *" form).
+
+    The cron is `settings.GCF_DAILY_CRON` when configured, else the constant the deployment
+    is served with (importing `flows.deployments` costs a Prefect import, once per process).
+    """
+    cron = getattr(settings, "GCF_DAILY_CRON", "")
+    if not cron:
+        try:
+            from flows.deployments import DAILY_CRON as cron
+        except ImportError:  # flows not installed beside the site
+            return {"cron": "", "next": None}
     now = now or timezone.now()
-    minute, hour, *rest = DAILY_CRON.split()
+    minute, hour, *rest = cron.split()
     if not (minute.isdigit() and hour.isdigit() and all(part == "*" for part in rest)):
-        return {"cron": DAILY_CRON, "next": None}
+        return {"cron": cron, "next": None}
     candidate = now.astimezone(dt.UTC).replace(
         hour=int(hour), minute=int(minute), second=0, microsecond=0
     )
     if candidate <= now:
         candidate += dt.timedelta(days=1)
-    return {"cron": DAILY_CRON, "next": candidate}
+    return {"cron": cron, "next": candidate}
 
 
 def pipeline_queues(*, timeout: float = 0.5) -> dict:

@@ -179,7 +179,10 @@ class RunDownloadView(View):
 
 
 def _point(request: HttpRequest) -> tuple[float, float, str]:
+    """(lat, lon, place) from `?city=` or `?lat=&lon=`; the first city when neither is given."""
     city = request.GET.get("city", "")
+    if not city and not request.GET.get("lat"):
+        city = next(iter(viewer.CITIES))
     if city:
         if city not in viewer.CITIES:
             raise Http404(f"unknown place {city!r}")
@@ -193,9 +196,6 @@ class MeteogramView(View):
 
     def get(self, request: HttpRequest, run_id: int) -> HttpResponse:
         run = _get_run(run_id)
-        if not request.GET.get("city") and not request.GET.get("lat"):
-            request.GET = request.GET.copy()
-            request.GET["city"] = next(iter(viewer.CITIES))
         lat, lon, place = _point(request)
         try:
             path, rows = viewer.run_meteogram(run=run, lat=lat, lon=lon, place=place)
