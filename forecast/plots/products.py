@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 _MIN_FRAMES_FOR_POOL = 60
 WIND = "10m_wind"  # product drawn from the two 10 m wind components
 LEVEL_WIND = "wind"  # wind speed at a pressure level, from u/v
-_WIND_COMPONENTS = {
+WIND_COMPONENTS = {
     WIND: ("10m_u_component_of_wind", "10m_v_component_of_wind"),
     LEVEL_WIND: ("u_component_of_wind", "v_component_of_wind"),
 }
@@ -119,7 +119,7 @@ def lead_hours_of(forecast: xr.Dataset) -> list[int]:
 
 
 def _sources(variable: str) -> tuple[str, ...]:
-    return _WIND_COMPONENTS.get(variable, (variable,))
+    return WIND_COMPONENTS.get(variable, (variable,))
 
 
 def has_field(dataset: xr.Dataset, variable: str, level: int | None) -> bool:
@@ -185,9 +185,9 @@ def _field(dataset: xr.Dataset, variable: str, level: int | None) -> np.ndarray:
 
 
 def _wind(dataset: xr.Dataset, variable: str, level: int | None, index: int):
-    if variable not in _WIND_COMPONENTS:
+    if variable not in WIND_COMPONENTS:
         return None, None
-    u_name, v_name = _WIND_COMPONENTS[variable]
+    u_name, v_name = WIND_COMPONENTS[variable]
     u, v = dataset[u_name], dataset[v_name]
     if level is not None:
         u, v = u.sel(level=level), v.sel(level=level)
