@@ -53,11 +53,13 @@ def _wait_finished(run_id: int, timeout: float) -> ForecastRun:
 
 def _assert_maps_loaded(page) -> None:
     """The run page links to its map viewer, whose first map loads."""
-    page.click("#open-viewer")
-    page.wait_for_url("**/maps/")
+    viewer = page.get_attribute("#open-viewer", "href")
+    assert viewer.endswith("/maps/")
+    page.goto(page.url.split("/runs/")[0] + viewer, wait_until="domcontentloaded")
     page.wait_for_function(
         "() => { const i = document.getElementById('map-main');"
-        " return i && i.complete && i.naturalWidth > 1000 && i.dataset.shown; }"
+        " return i && i.complete && i.naturalWidth > 1000 && i.dataset.shown; }",
+        timeout=60_000,
     )
 
 
