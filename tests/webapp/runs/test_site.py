@@ -14,7 +14,7 @@ from PIL import Image
 
 from tests.forecast.plots.factories import make_forecast
 from tests.webapp.runs.factories import INIT, make_run
-from webapp.runs import execution, services
+from webapp.runs import execution, services, viewer
 from webapp.verification.models import RunVerification
 
 pytestmark = pytest.mark.django_db
@@ -175,3 +175,40 @@ def test_meteogram_by_city_and_by_point(client, stores):
     assert client.get(reverse("runs:meteogram", args=[run.pk]) + "?lat=95&lon=0").status_code == 404
     image = client.get(reverse("runs:meteogram_png", args=[run.pk]) + "?lat=51.45&lon=-0.97")
     assert image.status_code == 200 and image["Content-Type"] == "image/png"
+
+
+def test_compare_candidates_and_leads_valid_at_the_same_time(stores):
+    a, _ = _succeeded_run(steps=8)
+    later, _ = _succeeded_run(steps=8, init=INIT + dt.timedelta(hours=12))
+    far, _ = _succeeded_run(steps=8, init=INIT + dt.timedelta(days=5))  # no overlap
+    rerun = make_run(grid_deg=5.0, steps=8, rerun_of=a)
+    services.run_mark_running(run_id=rerun.pk)
+    services.run_mark_succeeded(run_id=rerun.pk)
+    found = {c["id"]: c["label"] for c in viewer.run_compare_candidates(run=a)}
+    assert set(found) == {later.pk, rerun.pk}
+    assert "init +12 h" in found[later.pk] and "rerun of this run" in found[rerun.pk]
+    assert viewer.run_lead_for_valid_time(run=a, other=later, lead=24) == 12
+    assert viewer.run_lead_for_valid_time(run=a, other=later, lead=6) is None
+
+
+def test_next_cycle_from_the_daily_cron(settings):
+    settings.GCF_DAILY_CRON = "15 6 * * *"
+    now = dt.datetime(2026, 11, 30, 7, 0, tzinfo=dt.UTC)
+    assert viewer.pipeline_next_cycle(now=now)["next"] == dt.datetime(
+        2026, 12, 1, 6, 15, tzinfo=dt.UTC
+    )
+    now = dt.datetime(2026, 11, 30, 5, 0, tzinfo=dt.UTC)
+    assert viewer.pipeline_next_cycle(now=now)["next"].day == 30
+    settings.GCF_DAILY_CRON = "*/30 * * * *"  # not a daily cron: shown as text, no time
+    assert viewer.pipeline_next_cycle(now=now) == {"cron": "*/30 * * * *", "next": None}
+
+
+def test_active_run_eta_from_its_pace(stores):
+    run = make_run(steps=40)
+    services.run_mark_running(run_id=run.pk)
+    services.run_update_progress(run_id=run.pk, step=10, total=40)
+    (active,) = viewer.pipeline_active_runs()
+    assert (active["step"], active["total"], active["percent"]) == (10, 40, 25)
+    run.refresh_from_db()
+    # 30 steps to go at the pace of the first 10: three times the time spent so far.
+    assert active["eta"] is not None and active["eta"] > run.running_at
