@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
+import re
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -75,6 +76,9 @@ HOME_FIELDS = (
 _RENDER_LOCK = threading.Lock()
 _RUN_MAPS: OrderedDict[tuple, object] = OrderedDict()
 _RUN_MAPS_KEEP = 4
+
+
+_PLAIN_NAME = re.compile(r"[a-z0-9_]{1,64}")
 
 
 class ProductUnavailable(Exception):
@@ -201,11 +205,18 @@ def map_image(
             field, kind, region or lead.
     """
     from forecast.errors import InvalidInputError
-    from forecast.plots.products import product_filename, render_job
+    from forecast.plots.products import KINDS, product_filename, render_job
+    from forecast.plots.regions import MAP_REGIONS
 
-    path = map_cache_dir(run=run, kind=kind, other=other) / product_filename(
-        kind, variable, level, lead, region
-    )
+    # Names become file names: only known kinds/regions and plain variable names get that far.
+    if kind not in KINDS or region not in MAP_REGIONS or not _PLAIN_NAME.fullmatch(variable):
+        raise ProductUnavailable(f"no map {kind!r} of {variable!r} for region {region!r}")
+    if lead < 0 or (level is not None and level <= 0):
+        raise ProductUnavailable(f"no map at lead {lead} h, level {level}")
+    cache = map_cache_dir(run=run, kind=kind, other=other)
+    path = cache / product_filename(kind, variable, level, lead, region)
+    if path.resolve().parent != cache.resolve():
+        raise ProductUnavailable(f"no map named {path.name!r}")
     if path.is_file():
         return path
     _configure_cartopy()

@@ -106,6 +106,27 @@ def test_maps_render_on_demand_then_come_from_the_cache(client, stores, query, f
     assert cached[0].stat().st_mtime_ns == mtime  # served, not redrawn
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        "kind=../../secret&variable=y&lead=6",  # would be media/secret_y_006h.png
+        "kind=forecast&variable=../../secret&lead=6",
+        "kind=forecast&variable=2m_temperature&region=../x&lead=6",
+        "kind=forecast&variable=2m_temperature&lead=-6",
+        "kind=forecast&variable=2m_temperature&lead=x",
+    ],
+)
+def test_map_names_cannot_leave_the_cache(client, stores, query):
+    run, _ = _succeeded_run()
+    secret = stores / "media" / "secret_y_006h.png"
+    secret.parent.mkdir(parents=True, exist_ok=True)
+    secret.write_bytes(b"not yours")
+    # A first map creates the run's cache directory (".." then resolves from it).
+    url = reverse("runs:map_png", args=[run.pk])
+    _png(client.get(url + "?kind=forecast&variable=2m_temperature&lead=6"))
+    assert client.get(reverse("runs:map_png", args=[run.pk]) + "?" + query).status_code == 404
+
+
 def test_truth_and_error_maps_only_where_truth_exists(client, stores):
     run, forecast = _succeeded_run()
     url = reverse("runs:map_png", args=[run.pk])
