@@ -195,15 +195,15 @@ def bench_flip(args) -> dict:
             "import django; django.setup();"
             "from django.core.management import call_command; call_command('migrate', verbosity=0);"
             "import datetime as dt, sys, xarray as xr;"
-            "from webapp.runs import services, execution;"
+            "from webapp.runs import services, paths;"
             "from forecast.plots.products import render_forecast_products;"
             "r = services.run_create(init_time=dt.datetime(2026,11,16,tzinfo=dt.UTC),"
             " predictor_spec='persistence', data_source='synthetic', grid_deg=float(sys.argv[2]),"
             " levels=2, steps=int(sys.argv[3]));"
             "services.run_mark_running(run_id=r.pk);"
-            "p = execution.forecast_path(r.pk); p.parent.mkdir(parents=True);"
+            "p = paths.forecast_path(r.pk); p.parent.mkdir(parents=True);"
             "import shutil; shutil.copy(sys.argv[1], p);"
-            "render_forecast_products(xr.load_dataset(p), execution.media_dir(r.pk), workers=1);"
+            "render_forecast_products(xr.load_dataset(p), paths.media_dir(r.pk), workers=1);"
             "services.run_mark_succeeded(run_id=r.pk); print(r.pk)"
         )
         forecast, _ = build_run(40, args.flip_grid, args.init)

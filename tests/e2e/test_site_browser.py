@@ -19,7 +19,7 @@ from django.db import connection
 from tests.e2e.test_browser import browser  # noqa: F401 - the chromium fixture
 from tests.forecast.plots.factories import make_forecast
 from tests.webapp.runs.factories import make_run
-from webapp.runs import execution, services
+from webapp.runs import paths, services
 
 pytestmark = [pytest.mark.slow, pytest.mark.network]
 
@@ -39,7 +39,7 @@ def _run_with_forecast(*, init: dt.datetime, shift: float, truth_leads: int = 0)
         shift=shift,
         seed=int(shift * 10),
     )
-    path = execution.forecast_path(run.pk)
+    path = paths.forecast_path(run.pk)
     path.parent.mkdir(parents=True, exist_ok=True)
     forecast.to_netcdf(path)
     if truth_leads:
@@ -48,7 +48,7 @@ def _run_with_forecast(*, init: dt.datetime, shift: float, truth_leads: int = 0)
         )
         truth = truth.isel(time=slice(0, truth_leads)).drop_vars("lead_time")
         truth.attrs = {"source": "synthetic", "synthetic": 1}
-        truth.to_netcdf(execution.run_dir(run.pk) / "truth.nc")
+        truth.to_netcdf(paths.run_dir(run.pk) / "truth.nc")
     services.run_mark_succeeded(run_id=run.pk)
     return run, forecast
 

@@ -7,7 +7,7 @@ directory with the names `forecast.plots.products.product_filename` gives, the s
 ahead (forecast maps of the main fields, global, every lead) or on first request (other
 levels, regions, truth, error and difference maps), then served as a static file.
 
-Files are only ever read from the run's own store (`execution.run_dir`): a download names a
+Files are only ever read from the run's own store (`paths.run_dir`): a download names a
 file kind, never a path, so nothing outside the store can be reached.
 """
 
@@ -25,7 +25,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from webapp.runs import execution
+from webapp.runs import paths
 from webapp.runs.models import ForecastRun
 
 logger = logging.getLogger(__name__)
@@ -89,13 +89,13 @@ def run_forecast_file(*, run: ForecastRun) -> Path | None:
     """The run's forecast file, only once the run has succeeded and only if it exists."""
     if run.status != ForecastRun.Status.SUCCEEDED:
         return None
-    path = execution.forecast_path(run.pk)
+    path = paths.forecast_path(run.pk)
     return path if path.is_file() else None
 
 
 def run_truth_file(*, run: ForecastRun) -> Path | None:
     """The truth the verification gathered for the run (`truth.nc` in its store), if any."""
-    path = execution.run_dir(run.pk) / "truth.nc"
+    path = paths.run_dir(run.pk) / "truth.nc"
     return path if path.is_file() else None
 
 
@@ -109,7 +109,7 @@ def run_download_path(*, run: ForecastRun, name: str) -> Path:
         raise ProductUnavailable(f"run {run.pk} offers no file {name!r}")
     if run.status != ForecastRun.Status.SUCCEEDED:
         raise ProductUnavailable(f"run {run.pk} has not succeeded: no files yet")
-    store = execution.run_dir(run.pk).resolve()
+    store = paths.run_dir(run.pk).resolve()
     path = (store / DOWNLOADS[name][0]).resolve()
     if store not in path.parents or not path.is_file():
         raise ProductUnavailable(f"run {run.pk} has no {name}")
@@ -178,7 +178,7 @@ def map_cache_dir(*, run: ForecastRun, kind: str, other: ForecastRun | None = No
     """Where maps of `kind` are cached: the run's media dir (the ahead-rendered set lives there
     too); truth-based maps under the truth file's stamp (new truth → new maps), differences
     per other run."""
-    base = execution.media_dir(run.pk)
+    base = paths.media_dir(run.pk)
     if kind in ("truth", "error"):
         return base / f"truth-{_truth_stamp(run_truth_file(run=run))}"
     if kind == "difference":
@@ -360,7 +360,7 @@ def run_meteogram(
     except InvalidInputError as exc:
         raise ProductUnavailable(str(exc)) from exc
     name = f"meteogram_{lat:+.2f}_{lon % 360:.2f}_{_truth_stamp(truth_file) or 'none'}.png"
-    path = execution.media_dir(run.pk) / "meteograms" / name
+    path = paths.media_dir(run.pk) / "meteograms" / name
     if not path.is_file():
         with _RENDER_LOCK:
             render_meteogram(

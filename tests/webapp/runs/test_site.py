@@ -14,7 +14,7 @@ from PIL import Image
 
 from tests.forecast.plots.factories import make_forecast
 from tests.webapp.runs.factories import INIT, make_run
-from webapp.runs import execution, services, viewer
+from webapp.runs import paths, services, viewer
 from webapp.verification.models import RunVerification
 
 pytestmark = pytest.mark.django_db
@@ -38,7 +38,7 @@ def _succeeded_run(*, steps: int = 8, init=INIT, shift: float = 0.0, **overrides
         init_time=init.replace(tzinfo=None).isoformat(),
         shift=shift,
     )
-    path = execution.forecast_path(run.pk)
+    path = paths.forecast_path(run.pk)
     path.parent.mkdir(parents=True, exist_ok=True)
     forecast.to_netcdf(path)
     services.run_mark_succeeded(run_id=run.pk)
@@ -133,7 +133,7 @@ def test_truth_and_error_maps_only_where_truth_exists(client, stores):
     assert client.get(url + "?kind=truth&variable=2m_temperature&lead=6").status_code == 404
     truth = make_forecast(steps=8, resolution=5.0, levels=(500, 850), shift=0.4, seed=3)
     truth.isel(time=slice(0, 4)).drop_vars("lead_time").to_netcdf(
-        execution.run_dir(run.pk) / "truth.nc"
+        paths.run_dir(run.pk) / "truth.nc"
     )
     _png(client.get(url + "?kind=truth&variable=2m_temperature&lead=6"))
     _png(client.get(url + "?kind=error&variable=geopotential&level=500&lead=24"))
