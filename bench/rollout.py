@@ -27,7 +27,6 @@ import json
 import os
 import platform
 import resource
-import signal
 import subprocess
 import sys
 import tempfile
@@ -122,11 +121,10 @@ def _batch(task, stats, lat, lon, num_times):
 
 
 class _MemorySampler(threading.Thread):
-    """Samples VmRSS and RssAnon (MB) every 0.1 s; kills the process above `cap_mb`."""
+    """Samples VmRSS and RssAnon (MB) every 0.1 s (the parent enforces the cap)."""
 
-    def __init__(self, cap_mb: float | None) -> None:
+    def __init__(self) -> None:
         super().__init__(daemon=True)
-        self.cap_mb = cap_mb
         self.peak_rss = self.peak_anon = 0
         self.step_peaks: list[tuple[int, int]] = []
         self._lock = threading.Lock()
@@ -136,9 +134,6 @@ class _MemorySampler(threading.Thread):
             rss, anon = _proc_status_mb("VmRSS"), _proc_status_mb("RssAnon")
             with self._lock:
                 self.peak_rss, self.peak_anon = max(self.peak_rss, rss), max(self.peak_anon, anon)
-            if self.cap_mb and rss > self.cap_mb:
-                print(f"RSS {rss} MB above the cap {self.cap_mb} MB: killed", flush=True)
-                os.kill(os.getpid(), signal.SIGKILL)
             time.sleep(0.1)
 
     def end_step(self) -> None:
@@ -151,7 +146,7 @@ class _MemorySampler(threading.Thread):
 def child(args: argparse.Namespace) -> None:
     """One measured rollout in this process; prints one JSON line."""
     os.environ["GCF_JAX_CACHE_DIR"] = args.cache
-    sampler = _MemorySampler(args.rss_cap_gb * 1024 if args.rss_cap_gb else None)
+    sampler = _MemorySampler()
     sampler.start()
     import logging
 
@@ -161,8 +156,9 @@ def child(args: argparse.Namespace) -> None:
     from forecast.model import extraction
     from forecast.model.rollout import Rollout
 
-    logging.basicConfig(level=logging.WARNING)
+    logging.basicConfig(level=logging.WARNING, format="  %(asctime)s %(name)s: %(message)s")
     logging.getLogger("forecast.model.chunking").setLevel(logging.INFO)
+    logging.getLogger("forecast.model.rollout").setLevel(logging.INFO)
     started = time.perf_counter()
     options = dict(
         fuse_edge_first_layer=args.fuse,
@@ -194,10 +190,12 @@ def child(args: argparse.Namespace) -> None:
         )
         lat, lon = _grid(spacing)
         batch = _batch(rollout.checkpoint.task_config, rollout.stats, lat, lon, args.steps + 2)
-    inputs, _, forcings = extraction.extract_inputs_targets_forcings(
+    _log("data ready")
+    inputs, targets, forcings = extraction.extract_inputs_targets_forcings(
         batch, rollout.checkpoint.task_config, slice("6h", f"{6 * args.steps}h")
     )
-    del batch
+    del batch, targets
+    _log("inputs extracted")
     setup = time.perf_counter() - started
     baseline_mb = _proc_status_mb("VmRSS")
     # Peak RSS of the rollout alone: reset the high-water mark after the data are prepared.
@@ -208,6 +206,7 @@ def child(args: argparse.Namespace) -> None:
     first_prediction = []
 
     def progress(k: int, n: int) -> None:
+        _log(f"step {k}/{n}")
         cpu.append(time.process_time())
         sampler.end_step()
         if k == 1:
@@ -244,6 +243,15 @@ def child(args: argparse.Namespace) -> None:
     print("RESULT " + json.dumps(record), flush=True)
 
 
+def _log(message: str) -> None:
+    """Progress of a child on stderr, with its memory (long 0.25° runs)."""
+    print(
+        f"  [{time.time() - PROCESS_START:7.1f} s] {message}: VmRSS {_proc_status_mb('VmRSS')} MB",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def _proc_status_mb(field: str) -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith(field + ":"):
@@ -256,19 +264,37 @@ def _run_child(model: str, steps: int, cache: Path, ckpt: Path | None, args) -> 
     command += ["--cache", str(cache)] + (["--checkpoint", str(ckpt)] if ckpt else [])
     command += [] if args.fuse else ["--reference-op-order"]
     command += ["--chunk-size", str(args.chunk_size)] if args.chunk_size else []
-    command += ["--rss-cap-gb", str(args.rss_cap_gb)] if args.rss_cap_gb else []
     command += ["--memory-budget-gb", str(args.memory_budget_gb)] if args.memory_budget_gb else []
     # 1.0° and smaller: rerun step 1 compiled (cheap); 0.25°: later steps give the steady time.
     command += ["--compiled-rerun"] if model in ("A", "small") else []
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    out = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    sys.stderr.write("".join(x + "\n" for x in out.stderr.splitlines() if "chunk" in x))
-    for line in out.stdout.splitlines():
+    with tempfile.TemporaryFile("w+") as out:
+        child = subprocess.Popen(command, env=env, stdout=out, stderr=None, text=True)
+        # The watchdog lives here, not in the child: a compiling child may hold its GIL.
+        cap_mb = args.rss_cap_gb * 1024 if args.rss_cap_gb else None
+        while child.poll() is None:
+            if cap_mb and _status_mb(child.pid, "VmRSS") > cap_mb:
+                child.kill()
+                child.wait()
+                raise RuntimeError(f"{model}: RSS passed the cap of {args.rss_cap_gb} GB: killed")
+            time.sleep(0.2)
+        out.seek(0)
+        stdout = out.read()
+    for line in stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[7:])
-    raise RuntimeError(
-        f"child failed (rc {out.returncode}): {out.stdout[-500:]}{out.stderr[-3000:]}"
-    )
+    raise RuntimeError(f"child failed (rc {child.returncode}): {stdout[-2000:]}")
+
+
+def _status_mb(pid: int, field: str) -> int:
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    for line in text.splitlines():
+        if line.startswith(field + ":"):
+            return round(int(line.split()[1]) / 1024)
+    return 0
 
 
 def _compile_seconds(record: dict) -> tuple[float, float]:

@@ -185,7 +185,9 @@ def choose_plan(
         )
         return None
     smallest = plan_for_chunk_size(
-        MIN_CHUNK, num_grid_nodes=sizes.grid_nodes, num_grid2mesh_edges=sizes.grid2mesh_edges
+        MIN_CHUNK,
+        num_grid_nodes=sizes.grid_nodes,
+        num_grid2mesh_edges=sizes.grid2mesh_edges,
     )
     fixed = step_bytes(sizes, smallest)
     per_node = (step_bytes(sizes, _scaled(smallest, 2)) - fixed) / smallest.grid_nodes
@@ -205,7 +207,9 @@ def choose_plan(
     size = MIN_CHUNK + int(room / max(per_node, 1.0))
     size = max(MIN_CHUNK, size // CHUNK_ALIGNMENT * CHUNK_ALIGNMENT)
     plan = plan_for_chunk_size(
-        size, num_grid_nodes=sizes.grid_nodes, num_grid2mesh_edges=sizes.grid2mesh_edges
+        size,
+        num_grid_nodes=sizes.grid_nodes,
+        num_grid2mesh_edges=sizes.grid2mesh_edges,
     )
     logger.info(
         "grid stages in %d chunks of %d grid nodes (%d grid2mesh edges): estimated step "
@@ -223,7 +227,9 @@ def choose_plan(
 
 def _scaled(plan: ChunkPlan, factor: int) -> ChunkPlan:
     return dataclasses.replace(
-        plan, grid_nodes=plan.grid_nodes * factor, grid2mesh_edges=plan.grid2mesh_edges * factor
+        plan,
+        grid_nodes=plan.grid_nodes * factor,
+        grid2mesh_edges=plan.grid2mesh_edges * factor,
     )
 
 

@@ -287,6 +287,7 @@ class Rollout:
                 )
             self._graphs = graph_arrays
             self.graphs_seconds = time.perf_counter() - started
+            logger.info("graphs ready in %.1f s", self.graphs_seconds)
             self._grid_key = key
             self._step = self._compile_step(lat)
 

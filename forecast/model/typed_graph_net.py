@@ -342,13 +342,13 @@ class GraphNetwork(hk.Module):
         small_input = jnp.concatenate([small_latents, aggregate.astype(dtype)], axis=-1)
         small_latents = small_latents + blocks[f"processor_nodes_0_{small}"](small_input)
 
-        def update_chunk(carry, x):
-            return carry, x + blocks[f"processor_nodes_0_{big}"](x)
+        def update_chunk(k, latents):
+            # In place (a loop carry updated slice by slice): one [N, B, L] buffer, not two.
+            x = jax.lax.dynamic_slice_in_dim(latents, k * chunk, chunk)
+            x = x + blocks[f"processor_nodes_0_{big}"](x)
+            return jax.lax.dynamic_update_slice_in_dim(latents, x, k * chunk, 0)
 
-        _, big_latents = hk.scan(
-            update_chunk, None, big_latents.reshape(num_big // chunk, chunk, batch, self._latent)
-        )
-        big_latents = big_latents.reshape(num_big, batch, self._latent)
+        big_latents = hk.fori_loop(0, num_big // chunk, update_chunk, big_latents)
         return {big: big_latents, small: small_latents}
 
     def _decode_in_chunks(self, blocks, nodes, edges, edge_embedding):
