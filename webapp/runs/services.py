@@ -11,11 +11,13 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from forecast.times import to_aware_utc
 from webapp.config.env import REPO_ROOT
-from webapp.errors import ApplicationError, RunStateError
+from webapp.errors import ApplicationError, DuplicateRunError, RunStateError
+from webapp.runs.config import RunConfig
 from webapp.runs.models import ForecastRun, Product
 
 logger = logging.getLogger(__name__)
@@ -24,11 +26,12 @@ Status = ForecastRun.Status
 
 # Which status may follow which; marking a run with its current status again is a no-op.
 _ALLOWED = {
-    Status.QUEUED: {Status.RUNNING, Status.FAILED, Status.QUARANTINED},
-    Status.RUNNING: {Status.SUCCEEDED, Status.FAILED, Status.QUARANTINED},
+    Status.QUEUED: {Status.RUNNING, Status.FAILED, Status.QUARANTINED, Status.CANCELLED},
+    Status.RUNNING: {Status.SUCCEEDED, Status.FAILED, Status.QUARANTINED, Status.CANCELLED},
     Status.SUCCEEDED: set(),
     Status.FAILED: set(),
     Status.QUARANTINED: set(),
+    Status.CANCELLED: set(),
 }
 _STAMP = {
     Status.QUEUED: "queued_at",
@@ -36,56 +39,120 @@ _STAMP = {
     Status.SUCCEEDED: "succeeded_at",
     Status.FAILED: "failed_at",
     Status.QUARANTINED: "quarantined_at",
+    Status.CANCELLED: "cancelled_at",
 }
 
 
 def run_create(
     *,
     init_time: dt.datetime,
-    predictor_spec: str,
-    predictor_note: str = "",
-    data_source: str,
-    grid_deg: float,
-    levels: int,
-    steps: int,
+    config: RunConfig | None = None,
     triggered_by: str = ForecastRun.Trigger.CLI,
     user=None,
     rerun_of: ForecastRun | None = None,
+    **config_fields,
 ) -> ForecastRun:
-    """Creates a QUEUED run.
+    """Creates a QUEUED run executing `config`, stored verbatim on the record.
 
     Args:
       init_time: the analysis time the forecast starts from (aware, UTC).
-      predictor_spec: "persistence", a checkpoint path or "module:factory".
-      predictor_note: why this predictor and not the configured one (a fallback says so).
-      data_source: "synthetic" or "cds".
-      grid_deg, levels, steps: grid spacing (degrees), number of pressure levels, 6 h leads.
+      config: the frozen run configuration; or give its fields as keywords instead
+        (predictor_spec, data_source, grid_deg, levels, steps, ...).
       triggered_by: schedule / admin / cli / backfill.
       user: who asked (admin reruns).
       rerun_of: the run this one repeats.
+
+    Raises:
+      DuplicateRunError: the cycle already has a run (one run per init time, predictor and
+        data source, unless it is a rerun or the other run failed or was cancelled).
     """
+    if config is None:
+        config = RunConfig(**config_fields)
+    elif config_fields:
+        raise TypeError(f"give config or its fields, not both ({sorted(config_fields)})")
     now = timezone.now()
     run = ForecastRun(
-        init_time=init_time,
-        predictor_spec=predictor_spec,
-        predictor_note=predictor_note,
-        data_source=data_source,
-        synthetic=data_source == ForecastRun.DataSource.SYNTHETIC,
-        grid_deg=grid_deg,
-        levels=levels,
-        steps=steps,
-        progress_total=steps,
+        init_time=to_aware_utc(init_time),
+        config=config.to_json(),
+        predictor_spec=config.predictor_spec,
+        predictor_note=config.predictor_note,
+        checkpoint_name=Path(config.checkpoint_path).name if config.checkpoint_path else "",
+        checkpoint_sha256=config.checkpoint_sha256,
+        data_source=config.data_source,
+        synthetic=config.data_source == ForecastRun.DataSource.SYNTHETIC,
+        grid_deg=config.grid_deg,
+        levels=config.levels,
+        steps=config.steps,
+        progress_total=config.steps,
         triggered_by=triggered_by,
         triggered_by_user=user,
         rerun_of=rerun_of,
         status=Status.QUEUED,
         queued_at=now,
         heartbeat_at=now,
+        flow_heartbeat_at=now,
     )
-    run.full_clean()
-    run.save()
-    logger.info("created %s (%s, triggered by %s)", run, predictor_spec, triggered_by)
+    # The one-run-per-cycle constraint is the database's to enforce (a Python check races).
+    run.full_clean(validate_constraints=False)
+    try:
+        with transaction.atomic():
+            run.save()
+    except IntegrityError as exc:
+        if "runs_one_run_per_cycle" not in str(exc):
+            raise
+        existing = _active_run_of_cycle(run)
+        raise DuplicateRunError(
+            f"cycle {run.init_time:%Y-%m-%d %H:%MZ} ({config.predictor_spec}, "
+            f"{config.data_source}) already has run {existing.pk if existing else '?'}",
+            run=existing,
+        ) from exc
+    logger.info("created %s (%s, triggered by %s)", run, config.predictor_spec, triggered_by)
     return run
+
+
+def _active_run_of_cycle(run: ForecastRun) -> ForecastRun | None:
+    """The run holding `run`'s cycle (the one-run-per-cycle constraint's other row)."""
+    return (
+        ForecastRun.objects.filter(
+            init_time=run.init_time,
+            predictor_spec=run.predictor_spec,
+            checkpoint_sha256=run.checkpoint_sha256,
+            data_source=run.data_source,
+            rerun_of__isnull=True,
+        )
+        .exclude(status__in=ForecastRun.RETRYABLE)
+        .first()
+    )
+
+
+def run_get_or_create(
+    *,
+    init_time: dt.datetime,
+    config: RunConfig,
+    triggered_by: str = ForecastRun.Trigger.CLI,
+    user=None,
+) -> tuple[ForecastRun, bool]:
+    """The cycle's run: a new QUEUED one, or the one that already holds the cycle.
+
+    Two triggers at once both insert; the database's unique index lets one through and the
+    other gets the winner's run. Returns (run, created).
+    """
+    try:
+        return run_create(
+            init_time=init_time, config=config, triggered_by=triggered_by, user=user
+        ), True
+    except DuplicateRunError as exc:
+        if exc.run is None:  # the holder ended failed/cancelled meanwhile: try once more
+            return run_create(
+                init_time=init_time, config=config, triggered_by=triggered_by, user=user
+            ), True
+        logger.info("cycle already has %s; not creating another", exc.run)
+        return exc.run, False
+
+
+def run_config(*, run_id: int) -> RunConfig:
+    """The frozen configuration run `run_id` executes."""
+    return RunConfig.from_json(ForecastRun.objects.values_list("config", flat=True).get(pk=run_id))
 
 
 def _transition(run_id: int, status: str, **fields) -> ForecastRun:
@@ -247,17 +314,70 @@ def run_reap_stale(*, older_than_s: int | None = None, now: dt.datetime | None =
     return reaped
 
 
+def run_cancel(*, run: ForecastRun, user=None) -> ForecastRun:
+    """Cancels a queued or running run at whatever stage it is in.
+
+    The record becomes CANCELLED (with who and when) first, under a row lock, so every step
+    that checks the run stops writing into it; then, best effort, the Celery task of the
+    current step is revoked (its pool process terminated) and the Prefect flow run cancelled.
+    The flow notices the status at its next poll and stops.
+
+    Args:
+      run: the run to cancel.
+      user: who asked (None: the system, e.g. a command).
+
+    Returns:
+      The cancelled run.
+
+    Raises:
+      RunStateError: the run has already finished.
+    """
+    now = timezone.now()
+    who = user.get_username() if user is not None else "the system"
+    with transaction.atomic():
+        locked = ForecastRun.objects.select_for_update().get(pk=run.pk)
+        if locked.is_terminal:
+            raise RunStateError(f"run {run.pk} is already {locked.status}; nothing to cancel")
+        stage = locked.stage or "none"
+        locked.status = Status.CANCELLED
+        locked.cancelled_at = now
+        locked.cancelled_by = user
+        locked.error_type = "Cancelled"
+        locked.error_message = f"cancelled by {who} at {now:%Y-%m-%d %H:%M:%S} UTC (stage {stage})"
+        locked.save()
+    logger.info("run %s cancelled by %s at stage %s", run.pk, who, stage)
+    _stop_execution(locked)
+    return locked
+
+
+def _stop_execution(run: ForecastRun) -> None:
+    """Revokes the run's Celery task and cancels its Prefect flow run; failures are logged
+    (the steps check the run's status themselves, so a missed revoke only costs time)."""
+    if run.celery_task_id:
+        from webapp.celery import app
+
+        try:
+            app.control.revoke(run.celery_task_id, terminate=True, signal="SIGTERM")
+        except Exception as exc:  # noqa: BLE001 - broker down: the task checks the status
+            logger.warning("run %s: revoking task %s failed: %s", run.pk, run.celery_task_id, exc)
+    if run.prefect_flow_run_id:
+        from webapp.runs.launcher import get_launcher
+
+        try:
+            get_launcher().cancel(flow_run_id=run.prefect_flow_run_id)
+        except Exception as exc:  # noqa: BLE001 - no Prefect API: the flow polls the status
+            logger.warning(
+                "run %s: cancelling flow run %s failed: %s", run.pk, run.prefect_flow_run_id, exc
+            )
+
+
 def run_request_rerun(*, run: ForecastRun, user=None, launch: bool = True) -> ForecastRun:
-    """Creates a new run repeating `run` (same init time and configuration, linked by
+    """Creates a new run repeating `run` (same init time and frozen configuration, linked by
     `rerun_of`) and, if `launch`, starts the real daily flow on it (see `run_launch_flow`)."""
+    config = RunConfig.from_json(run.config) if run.config else _config_of_legacy_run(run)
     new = run_create(
         init_time=run.init_time,
-        predictor_spec=run.predictor_spec,
-        predictor_note=run.predictor_note,
-        data_source=run.data_source,
-        grid_deg=run.grid_deg,
-        levels=run.levels,
-        steps=run.steps,
+        config=config,
         triggered_by=ForecastRun.Trigger.ADMIN if user is not None else ForecastRun.Trigger.CLI,
         user=user,
         rerun_of=run,
@@ -265,6 +385,20 @@ def run_request_rerun(*, run: ForecastRun, user=None, launch: bool = True) -> Fo
     if launch:
         run_launch_flow(run=new)
     return new
+
+
+def _config_of_legacy_run(run: ForecastRun) -> RunConfig:
+    """The configuration of a run recorded before configs were stored (its columns)."""
+    return RunConfig(
+        predictor_spec=run.predictor_spec or "persistence",
+        predictor_note=run.predictor_note,
+        checkpoint_sha256=run.checkpoint_sha256,
+        stats_dir=str(run.lineage.get("stats_dir", "")),
+        data_source=run.data_source,
+        grid_deg=run.grid_deg,
+        levels=run.levels,
+        steps=run.steps,
+    )
 
 
 def run_launch_flow(*, run: ForecastRun) -> str:

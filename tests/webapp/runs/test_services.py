@@ -9,8 +9,8 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from forecast.errors import InvalidInputError
-from tests.webapp.runs.factories import make_run
-from webapp.errors import RunStateError
+from tests.webapp.runs.factories import INIT, make_run
+from webapp.errors import DuplicateRunError, RunStateError
 from webapp.runs import services
 from webapp.runs.models import ForecastRun, Product
 
@@ -158,3 +158,39 @@ def test_rerun_copies_configuration_and_links_the_original(django_user_model):
     assert (rerun.init_time, rerun.steps, rerun.grid_deg) == (original.init_time, 3, 10.0)
     assert rerun.triggered_by == ForecastRun.Trigger.ADMIN and rerun.triggered_by_user == user
     assert rerun.predictor_note == "fallback: no checkpoint"
+
+
+@pytest.mark.parametrize("start", [Status.QUEUED, Status.RUNNING])
+def test_cancel_records_who_and_when_at_any_stage(start, django_user_model):
+    user = django_user_model.objects.create_user("ops", password="pw")
+    run = make_run()
+    if start == Status.RUNNING:
+        services.run_mark_running(run_id=run.pk, stage="rollout")
+    cancelled = services.run_cancel(run=run, user=user)
+    assert cancelled.status == Status.CANCELLED and cancelled.cancelled_at
+    assert cancelled.cancelled_by == user and cancelled.is_terminal
+    assert cancelled.error_type == "Cancelled" and "cancelled by ops" in cancelled.error_message
+    # A late report from a step does not bring it back.
+    services.run_mark_failed(run_id=run.pk, error="worker lost")
+    with pytest.raises(RunStateError):
+        services.run_mark_succeeded(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.status == Status.CANCELLED
+
+
+def test_a_finished_run_cannot_be_cancelled():
+    run = make_run()
+    services.run_mark_running(run_id=run.pk)
+    services.run_mark_succeeded(run_id=run.pk)
+    with pytest.raises(RunStateError, match="already succeeded"):
+        services.run_cancel(run=run, user=None)
+
+
+def test_one_run_per_cycle_unless_rerun_or_failed():
+    first = make_run(init_time=INIT)
+    with pytest.raises(DuplicateRunError, match=f"already has run {first.pk}") as raised:
+        make_run(init_time=INIT)
+    assert raised.value.run == first
+    services.run_request_rerun(run=first, launch=False)  # an admin rerun may repeat it
+    services.run_cancel(run=first, user=None)
+    assert make_run(init_time=INIT).pk != first.pk  # a cancelled run frees its cycle
