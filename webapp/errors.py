@@ -15,3 +15,7 @@ class DuplicateRunError(ApplicationError):
     def __init__(self, message: str, *, run=None) -> None:
         super().__init__(message)
         self.run = run
+
+
+class RunDataMissingError(ApplicationError):
+    """A run's data (forecast file, scores) does not exist (yet)."""

@@ -6,8 +6,11 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import include, path, re_path
 from django.views.static import serve
 
+from webapp.api.api import api
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/", api.urls),
     path("verification/", include("webapp.verification.urls")),
     path("", include("webapp.runs.urls")),
 ]

@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views import View
 
 from webapp.runs import selectors
+from webapp.runs.forms import RunFilterForm
 from webapp.runs.models import ForecastRun
 
 
 class RunListView(View):
-    """All recent runs, newest first."""
+    """Runs, newest first: filters (status, init days, predictor, data, trigger), paginated."""
+
+    PER_PAGE = 50
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        return render(request, "runs/run_list.html", {"runs": selectors.run_list()})
+        form = RunFilterForm(request.GET or None)
+        runs = selectors.run_list(**form.filters()) if form.is_bound else selectors.run_list()
+        page = Paginator(runs, self.PER_PAGE).get_page(request.GET.get("page"))
+        context = {
+            "runs": page,
+            "page": page,
+            "form": form,
+            "filtered": bool(form.is_bound and form.filters()),
+            "predictor_names": selectors.run_predictor_names(),
+        }
+        return render(request, "runs/run_list.html", context)
 
 
 def _get_run(run_id: int) -> ForecastRun:

@@ -22,6 +22,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "webapp.runs",
     "webapp.verification",
+    "ninja",  # serves the API docs' static files (/api/docs) without a CDN
 ]
 
 MIDDLEWARE = [
