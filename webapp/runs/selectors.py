@@ -93,13 +93,19 @@ def run_product_panels(*, run: ForecastRun) -> list[dict]:
     return panels
 
 
-def run_missing_init_times(*, init_times: list) -> list:
-    """Those of `init_times` with no succeeded or active run (what a backfill must run)."""
-    done = set(
-        ForecastRun.objects.filter(init_time__in=init_times)
-        .exclude(status__in=[ForecastRun.Status.FAILED, ForecastRun.Status.QUARANTINED])
-        .values_list("init_time", flat=True)
+def run_missing_init_times(
+    *, init_times: list, predictor_spec: str = "", data_source: str = ""
+) -> list:
+    """Those of `init_times` with no succeeded or active run (what a backfill must run),
+    counting only runs of this predictor and data source when given."""
+    runs = ForecastRun.objects.filter(init_time__in=init_times).exclude(
+        status__in=[*ForecastRun.RETRYABLE, ForecastRun.Status.QUARANTINED]
     )
+    if predictor_spec:
+        runs = runs.filter(predictor_spec=predictor_spec)
+    if data_source:
+        runs = runs.filter(data_source=data_source)
+    done = set(runs.values_list("init_time", flat=True))
     return [t for t in init_times if t not in done]
 
 
