@@ -7,7 +7,7 @@ from collections import defaultdict
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 
 from webapp.runs.models import ForecastRun, Product
 
@@ -45,6 +45,17 @@ def run_list(
         end = dt.datetime.combine(init_to, dt.time(), dt.UTC) + dt.timedelta(days=1)
         runs = runs.filter(init_time__lt=end)
     return runs.order_by("-init_time", "-id")
+
+
+def runs_version() -> str:
+    """When any run last changed, and how many there are (keys the cached run list).
+
+    Saves move `updated_at`; progress and stage writes (queryset updates) move `heartbeat_at`.
+    """
+    stamp = ForecastRun.objects.aggregate(
+        changed=Max("updated_at"), beat=Max("heartbeat_at"), n=Count("id")
+    )
+    return f"{stamp['changed']}|{stamp['beat']}|{stamp['n']}"
 
 
 def run_predictor_names() -> list[str]:

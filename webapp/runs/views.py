@@ -5,13 +5,16 @@ from __future__ import annotations
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.decorators import method_decorator
 from django.views import View
 
+from webapp.pagecache import shared_page
 from webapp.runs import selectors
 from webapp.runs.forms import RunFilterForm
 from webapp.runs.models import ForecastRun
 
 
+@method_decorator(shared_page(timeout=300, version=selectors.runs_version), name="get")
 class RunListView(View):
     """Runs, newest first: filters (status, init days, predictor, data, trigger), paginated."""
 

@@ -20,6 +20,7 @@ from webapp.verification.models import (
     RunVerification,
     ScoreDay,
     ScoredRegion,
+    ScoresStamp,
     ScoreSum,
 )
 from webapp.verification.scoring import MEAN_SCORES, per_run_expressions, window_from_totals
@@ -436,3 +437,9 @@ def run_scores_display(
             }
         )
     return out
+
+
+def scores_version() -> str:
+    """When scores last changed (keys the cached score pages; one primary-key lookup)."""
+    stamp = ScoresStamp.objects.filter(pk=1).values_list("changed_at", flat=True).first()
+    return stamp.isoformat() if stamp is not None else "never"

@@ -115,3 +115,14 @@ def test_run_list_filters_and_pages(client):
     bad = client.get(reverse("runs:list"), {"init_from": "2026-11-15", "init_to": "2026-11-01"})
     assert bad.status_code == 200 and "ends (2026-11-01) before it starts" in bad.text
     assert client.get(reverse("runs:list"), {"status": "nope"}).status_code == 200
+
+
+def test_cached_run_list_shows_changes_at_once(client):
+    run = make_run()
+    first = client.get(reverse("runs:list"))
+    assert "X-Page-Cache" not in first and "Queued" in first.text
+    assert client.get(reverse("runs:list"))["X-Page-Cache"] == "hit"
+    services.run_mark_running(run_id=run.pk)
+    services.run_update_progress(run_id=run.pk, step=1, total=2)
+    fresh = client.get(reverse("runs:list"))
+    assert "X-Page-Cache" not in fresh and "Running" in fresh.text and "1/2" in fresh.text
