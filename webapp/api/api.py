@@ -11,11 +11,13 @@ import re
 from django.http import HttpRequest
 from django.urls import reverse
 from ninja import NinjaAPI, Query, Schema
+from ninja.decorators import decorate_view
 from ninja.pagination import LimitOffsetPagination, paginate
 from pydantic import Field, field_validator
 
 from forecast.errors import InvalidInputError
 from webapp.errors import RunDataMissingError
+from webapp.pagecache import shared_page
 from webapp.runs import selectors as run_selectors
 from webapp.runs.models import ForecastRun
 from webapp.verification import selectors as score_selectors
@@ -31,6 +33,12 @@ from .schemas import (
 )
 
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+# Responses are the same for everyone: cached per version of the data they show.
+_runs_cached = decorate_view(shared_page(timeout=300, version=run_selectors.runs_version))
+_scores_cached = decorate_view(
+    shared_page(timeout=300, version=lambda: score_selectors.scores_version())
+)
 
 api = NinjaAPI(
     title="GraphCast forecast service API",
@@ -117,6 +125,7 @@ def _invalid(request: HttpRequest, exc: InvalidInputError):
 
 
 @api.get("/runs/", response={200: list[RunOut], 422: ErrorOut}, tags=["runs"], summary="List runs")
+@_runs_cached
 @paginate(BoundedPagination)
 def run_list(request: HttpRequest, filters: Query[RunFilters]):
     """Runs matching the filters, newest init time first (`limit`/`offset` pagination)."""
@@ -148,6 +157,7 @@ class _RunPage:
     tags=["runs"],
     summary="One run",
 )
+@_runs_cached
 def run_detail(request: HttpRequest, run_id: int):
     """A run with its frozen configuration, lineage, timings and links to its data."""
     run = _run_or_404(run_id)
@@ -170,6 +180,7 @@ def run_detail(request: HttpRequest, run_id: int):
     tags=["runs"],
     summary="A run's maps and plots",
 )
+@_runs_cached
 def run_products(request: HttpRequest, run_id: int):
     """The run's published files with human names, display units and valid times (UTC)."""
     return run_selectors.run_products(run=_run_or_404(run_id))
@@ -181,6 +192,7 @@ def run_products(request: HttpRequest, run_id: int):
     tags=["verification"],
     summary="A run's scores",
 )
+@_scores_cached
 def run_scores(
     request: HttpRequest,
     run_id: int,

@@ -46,6 +46,11 @@ def test_run_list_filters_and_paginates(client):
     ]
     window = client.get("/api/runs/", {"init_from": "2026-11-15", "init_to": "2026-11-15"})
     assert window.json()["count"] == 4  # 18, 12, 06, 00 UTC on the 15th
+    # Cached for everyone until a run changes.
+    assert client.get("/api/runs/", {"limit": 2})["X-Page-Cache"] == "hit"
+    services.run_mark_running(run_id=runs[1].pk)
+    fresh = client.get("/api/runs/", {"limit": 2})
+    assert "X-Page-Cache" not in fresh and fresh.json()["items"][1]["status"] == "running"
     bad = client.get("/api/runs/", {"status": "exploded"})
     assert bad.status_code == 422 and "detail" in bad.json()
 
