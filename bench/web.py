@@ -62,7 +62,7 @@ FIELDS = (  # (variable, level, RMSE at day 1 in SI units, growth per day)
 )
 PREDICTORS = ("model", "persistence")
 LEADS = (24, 72, 120, 168, 240)
-REGIONS = ("global", "europe")
+REGIONS = ("global", "europe", "tropics")
 
 
 # --- seeding (runs inside Django, in a subprocess per database) ----------------------------
@@ -147,9 +147,10 @@ def _seed(args: argparse.Namespace) -> None:
     ]  # fmt: skip
     Product.objects.bulk_create(products, batch_size=5000)
 
-    # Score rows: FIELDS × PREDICTORS × LEADS × REGIONS per run, as many runs as it takes.
+    # Score rows: FIELDS × PREDICTORS × LEADS × REGIONS per run (150), newest succeeded runs
+    # first, exactly `--scores` rows (the last run scored partly, as a run mid-verification).
     per_run = len(FIELDS) * len(PREDICTORS) * len(LEADS) * len(REGIONS)
-    scored = succeeded[: max(1, args.scores // per_run)]
+    scored = succeeded[: max(1, -(-args.scores // per_run))]
     now = dt.datetime.now(dt.UTC)
     rows = []
     for pk, init in scored:
@@ -169,6 +170,7 @@ def _seed(args: argparse.Namespace) -> None:
                             e2, 0.8 * rmse, acc, 1.0, 1.0,
                         ))  # fmt: skip
                         k += 1
+    del rows[args.scores :]
     columns = (
         "created_at, updated_at, run_id, truth_source, predictor, variable, level, lead_hours, "
         "region, init_time, valid_time, sum_w, sum_e, sum_e2, sum_abs_e, sum_fa, sum_ff, sum_aa"
@@ -416,14 +418,22 @@ def _bench_database(kind: str, args: argparse.Namespace) -> dict:
                 print(f"[{kind}] {label:24s} {path} answers {warm[-1]}: skipped")
                 results["pages"][label] = {"path": path, "status": warm[-1]}
                 continue
+            # One client first: the service time of a request, without queueing.
+            single = asyncio.run(_load("127.0.0.1", port, path, 1, min(2.0, args.seconds)))
             before = _load_avg()
             figures = asyncio.run(_load("127.0.0.1", port, path, args.clients, args.seconds))
-            figures |= {"path": path, "load_before": before, "load_after": _load_avg()}
+            figures |= {
+                "path": path,
+                "one_client_p50_ms": single["p50_ms"],
+                "load_before": before,
+                "load_after": _load_avg(),
+            }
             results["pages"][label] = figures
             flag = "" if figures["p99_ms"] < 50 else "  (p99 over 50 ms)"
             print(
                 f"[{kind}] {label:24s} p50 {figures['p50_ms']:7.1f} ms  p99 {figures['p99_ms']:7.1f} ms"
                 f"  {figures['rps']:7.1f} req/s  {figures['bytes'] / 1024:6.1f} KB"
+                f"  1 client {figures['one_client_p50_ms']:5.1f} ms"
                 f"  load {before} → {figures['load_after']}{flag}",
                 flush=True,
             )

@@ -222,6 +222,7 @@ def run_scores(
     tags=["runs"],
     summary="A run's forecast at one location (the meteogram's data)",
 )
+@_runs_cached
 def run_point(
     request: HttpRequest,
     run_id: int,
