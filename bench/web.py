@@ -77,7 +77,6 @@ def _seed(args: argparse.Namespace) -> None:
     import numpy as np
     from django.core.management import call_command
     from django.db import connection, transaction
-    from django.urls import NoReverseMatch, reverse
 
     from webapp.runs.models import ForecastRun, Product
     from webapp.runs.paths import forecast_path
@@ -222,15 +221,6 @@ def _seed(args: argparse.Namespace) -> None:
         "point": point_run,
         "previous": succeeded[1][0],
     }
-    urls = {}
-    for label, name, arguments in PAGES:
-        name, _, query = name.partition("?")
-        try:
-            url = reverse(name, args=[ids[a] if a in ids else a for a in arguments])
-        except NoReverseMatch:
-            urls[label] = None
-            continue
-        urls[label] = url + ("?" + query.format(**ids) if query else "")
     seeded = {
         "runs": ForecastRun.objects.count(),
         "score_rows": ScoreSum.objects.count(),
@@ -244,8 +234,29 @@ def _seed(args: argparse.Namespace) -> None:
             "total": round(time.perf_counter() - started, 1),
         },
         "ids": ids,
-        "urls": urls,
     }
+    Path(args.seed_out).write_text(json.dumps(seeded, indent=2))
+
+
+def _resolve_urls(args: argparse.Namespace) -> None:
+    """Adds this checkout's URL of each page to the seed record (None: no such page here)."""
+    import django
+
+    django.setup()
+    from django.urls import NoReverseMatch, reverse
+
+    seeded = json.loads(Path(args.seed_out).read_text())
+    ids = seeded["ids"]
+    urls = {}
+    for label, name, arguments in PAGES:
+        name, _, query = name.partition("?")
+        try:
+            url = reverse(name, args=[ids[a] if a in ids else a for a in arguments])
+        except NoReverseMatch:
+            urls[label] = None
+            continue
+        urls[label] = url + ("?" + query.format(**ids) if query else "")
+    seeded["urls"] = urls
     Path(args.seed_out).write_text(json.dumps(seeded, indent=2))
 
 
@@ -386,6 +397,10 @@ def _bench_database(kind: str, args: argparse.Namespace) -> dict:
              "--runs", str(args.runs), "--scores", str(args.scores)],
             env=env, check=True, cwd=REPO_ROOT,
         )  # fmt: skip
+    subprocess.run(
+        [sys.executable, __file__, "--urls-only", "--seed-out", str(seed_out)],
+        env=env, check=True, cwd=REPO_ROOT,
+    )  # fmt: skip
     seeded = json.loads(seed_out.read_text())
     print(
         f"[{kind}] seeded: {json.dumps({k: seeded[k] for k in ('runs', 'score_rows', 'score_days', 'seconds')})}"
@@ -457,10 +472,11 @@ def main() -> None:
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--seed-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--seed-out", help=argparse.SUPPRESS)
+    parser.add_argument("--urls-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.seed_only:
+    if args.seed_only or args.urls_only:
         sys.path.insert(0, str(REPO_ROOT))
-        _seed(args)
+        _seed(args) if args.seed_only else _resolve_urls(args)
         return
     report = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
