@@ -312,6 +312,12 @@ async def _get(host: str, port: int, path: str) -> tuple[int, int]:
     return status, len(data)
 
 
+async def _timed(host: str, port: int, path: str) -> float:
+    t0 = time.perf_counter()
+    await _get(host, port, path)
+    return 1000 * (time.perf_counter() - t0)
+
+
 async def _load(host: str, port: int, path: str, clients: int, seconds: float) -> dict:
     latencies: list[float] = []
     statuses: dict[int, int] = {}
@@ -433,13 +439,22 @@ def _bench_database(kind: str, args: argparse.Namespace) -> dict:
                 print(f"[{kind}] {label:24s} {path} answers {warm[-1]}: skipped")
                 results["pages"][label] = {"path": path, "status": warm[-1]}
                 continue
-            # One client first: the service time of a request, without queueing.
+            # Uncached: what a page costs after its data changed (a unique ignored parameter
+            # defeats the page cache), one client, so no queueing.
+            cold = sorted(
+                asyncio.run(
+                    _timed("127.0.0.1", port, f"{path}{'&' if '?' in path else '?'}cold={k}")
+                )
+                for k in range(5)
+            )
+            # One client: the service time of a (cached) request, without queueing.
             single = asyncio.run(_load("127.0.0.1", port, path, 1, min(2.0, args.seconds)))
             before = _load_avg()
             figures = asyncio.run(_load("127.0.0.1", port, path, args.clients, args.seconds))
             figures |= {
                 "path": path,
                 "one_client_p50_ms": single["p50_ms"],
+                "uncached_median_ms": round(cold[2], 1),
                 "load_before": before,
                 "load_after": _load_avg(),
             }
@@ -449,6 +464,7 @@ def _bench_database(kind: str, args: argparse.Namespace) -> dict:
                 f"[{kind}] {label:24s} p50 {figures['p50_ms']:7.1f} ms  p99 {figures['p99_ms']:7.1f} ms"
                 f"  {figures['rps']:7.1f} req/s  {figures['bytes'] / 1024:6.1f} KB"
                 f"  1 client {figures['one_client_p50_ms']:5.1f} ms"
+                f"  uncached {figures['uncached_median_ms']:6.1f} ms"
                 f"  load {before} → {figures['load_after']}{flag}",
                 flush=True,
             )

@@ -22,6 +22,18 @@ from webapp.runs.models import ForecastRun
 _IMAGE_CACHE = "public, max-age=86400"
 
 
+def _site_version() -> str:
+    """Runs and scores: what the home, run, viewer and compare pages show."""
+    from webapp.verification.selectors import scores_version
+
+    return f"{selectors.runs_version()}|{scores_version()}"
+
+
+# Pages the same for everyone, cached per data version; 30 s bounds the clock-based parts
+# (the home page's next cycle).
+_shared = method_decorator(shared_page(timeout=30, version=_site_version), name="get")
+
+
 @method_decorator(shared_page(timeout=300, version=selectors.runs_version), name="get")
 class RunListView(View):
     """Runs, newest first: filters (status, init days, predictor, data, trigger), paginated."""
@@ -65,6 +77,7 @@ def _float(value: str | None, name: str) -> float:
         raise Http404(f"{name} must be a number, got {value!r}") from None
 
 
+@_shared
 class HomeView(View):
     """The latest forecast at a glance and the state of the pipeline."""
 
@@ -105,6 +118,7 @@ class PipelineApi(View):
         return JsonResponse({"active": active} | viewer.pipeline_queues())
 
 
+@_shared
 class RunDetailView(View):
     """One run: identity, status, lineage, downloads and a link to its map viewer."""
 
@@ -138,6 +152,7 @@ class RunStatusApi(View):
         )
 
 
+@_shared
 class RunMapsView(View):
     """The map viewer of one run: field, level, kind, region and lead selectors."""
 
@@ -255,6 +270,7 @@ class MeteogramImageView(View):
         return response
 
 
+@_shared
 class CompareView(View):
     """Two runs side by side (`?a=&b=`): maps valid at the same time, A − B, score deltas."""
 
