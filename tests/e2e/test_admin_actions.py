@@ -26,12 +26,12 @@ CHANGELIST = "/admin/runs/forecastrun/"
 
 def test_admin_rerun_backfill_cancel_and_anonymous_refused(
     cycle,
-    browser,
+    browser,  # noqa: F811 - the fixture imported above
     live_server,
     django_user_model,
     settings,
     monkeypatch,
-    tmp_path,  # noqa: F811
+    tmp_path,
 ):
     try:
         _admin_actions(live_server, browser, django_user_model, settings, monkeypatch, tmp_path)
