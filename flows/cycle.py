@@ -1,35 +1,16 @@
-"""What a forecast cycle runs: predictor, data source, grid, levels, steps (from settings)."""
+"""What the next forecast cycle runs (predictor, data source, grid, levels, steps, limits),
+decided from the settings once, as the run's frozen `RunConfig`."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from pathlib import Path
 
 from django.conf import settings
 
+from webapp.runs.config import RunConfig, parse_predictor_spec, time_limits
+
 logger = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass(frozen=True)
-class CycleConfig:
-    """The configuration of one cycle, stored on its run record.
-
-    Attributes:
-      predictor_spec: "persistence", a checkpoint path, or "module:factory".
-      predictor_note: why the predictor differs from the configured one ("" if it does not).
-      data_source: "synthetic" or "cds".
-      grid_deg: grid spacing in degrees.
-      levels: number of pressure levels (13, 25 or 37).
-      steps: number of 6 h leads.
-    """
-
-    predictor_spec: str
-    predictor_note: str
-    data_source: str
-    grid_deg: float
-    levels: int
-    steps: int
 
 
 def choose_predictor() -> tuple[str, str]:
@@ -67,21 +48,23 @@ def choose_data_source() -> str:
 
 def checkpoint_grid(spec: str) -> tuple[float | None, int | None]:
     """(grid spacing, number of levels) a checkpoint was trained for; None where it does not
-    say (resolution 0 means any grid) or `spec` is not a checkpoint file."""
-    if not spec.endswith(".npz") or not Path(spec).is_file():
+    say (resolution 0 means any grid) or `spec` is not an existing checkpoint file."""
+    parsed = parse_predictor_spec(spec)
+    if parsed.kind != "checkpoint" or not Path(parsed.target).is_file():
         return None, None
     from forecast.model import checkpoint
 
-    loaded = checkpoint.load(spec)
+    loaded = checkpoint.load(parsed.target)
     resolution = float(loaded.model_config.resolution)
     return (resolution or None), len(loaded.task_config.pressure_levels)
 
 
-def cycle_config() -> CycleConfig:
-    """The configuration the next scheduled or command-line cycle runs with.
+def cycle_config() -> RunConfig:
+    """The frozen configuration the next scheduled or command-line cycle runs with.
 
     A checkpoint's own grid and levels win over GCF_GRID_DEG / GCF_LEVELS: GraphCast cannot
-    run on another grid.
+    run on another grid. The checkpoint's sha256 is taken now: it is the run's identity, and
+    a worker refuses a checkpoint file that changed since.
     """
     spec, note = choose_predictor()
     grid_deg, levels = checkpoint_grid(spec)
@@ -92,11 +75,23 @@ def cycle_config() -> CycleConfig:
             grid_deg,
             settings.GCF_GRID_DEG,
         )
-    return CycleConfig(
+    checkpoint_path = sha256 = ""
+    if parse_predictor_spec(spec).kind == "checkpoint" and Path(spec).is_file():
+        from forecast.model.checkpoint import file_sha256
+
+        checkpoint_path, sha256 = str(Path(spec).resolve()), file_sha256(spec)
+    soft_s, hard_s = time_limits(settings.GCF_ROLLOUT_TIMEOUT_S)
+    return RunConfig(
         predictor_spec=spec,
         predictor_note=note,
+        checkpoint_path=checkpoint_path,
+        checkpoint_sha256=sha256,
+        stats_dir=str(settings.GCF_STATS_DIR),
         data_source=choose_data_source(),
         grid_deg=grid_deg or settings.GCF_GRID_DEG,
         levels=levels or settings.GCF_LEVELS,
         steps=settings.GCF_STEPS,
+        rollout_soft_time_limit_s=soft_s,
+        rollout_time_limit_s=hard_s,
+        render_time_limit_s=settings.GCF_RENDER_TIMEOUT_S,
     )

@@ -18,8 +18,8 @@ from flows.reaper import reap_stale_runs
 # 06:15 UTC every day: the 00 UTC analysis is complete by then (ERA5T lags days, and
 # resolve_init_time picks the latest cycle that is actually available).
 DAILY_CRON = "15 6 * * *"
-# Every 15 minutes: fail runs whose flow or worker died.
-REAPER_CRON = "*/15 * * * *"
+# Every 2 minutes: resume runs whose flow died, fail runs silent for too long.
+REAPER_CRON = "*/2 * * * *"
 # 09:00 UTC every day: score the runs whose truth has become available.
 VERIFY_CRON = "0 9 * * *"
 

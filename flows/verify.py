@@ -29,7 +29,7 @@ setup_django()
 from django.conf import settings  # noqa: E402
 
 from forecast.errors import DataUnavailableError, ForecastError  # noqa: E402
-from webapp.runs.models import ForecastRun  # noqa: E402
+from webapp.runs import selectors as run_selectors  # noqa: E402
 from webapp.verification import execution, selectors, services  # noqa: E402
 from webapp.verification.tasks import render_summary_task, score_run_task  # noqa: E402
 
@@ -60,7 +60,7 @@ def find_verifiable_leads(now: str, run_ids: list[int] | None) -> list[dict]:
         horizon = horizons[source]
         if horizon is None:
             continue
-        run = ForecastRun.objects.get(pk=item["run_id"])
+        run = run_selectors.run_get(run_id=item["run_id"])
         scored = set(item["leads_scored"])
         valid = [
             t

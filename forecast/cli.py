@@ -15,6 +15,7 @@ from forecast.errors import ForecastError
 
 # Imported lazily by name so `forecast inspect` does not pay for JAX start-up of `train`, etc.
 COMMANDS = ("inspect", "predict", "fetch", "score", "climatology", "train", "synth", "stats")
+COMMANDS += ("doctor",)
 
 
 def build_parser() -> argparse.ArgumentParser:

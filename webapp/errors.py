@@ -17,5 +17,9 @@ class DuplicateRunError(ApplicationError):
         self.run = run
 
 
+class RunClaimedError(RunStateError):
+    """Another live flow is in charge of the run."""
+
+
 class RunDataMissingError(ApplicationError):
     """A run's data (forecast file, scores) does not exist (yet)."""

@@ -28,6 +28,16 @@ class FlowLauncher(Protocol):
     def cancel(self, *, flow_run_id: str) -> bool:
         """Asks Prefect to cancel the flow run; returns whether the API accepted it."""
 
+    def backfill(self, *, start: str, end: str, every_hours: int) -> dict[str, int | str]:
+        """Runs the cycles of [start, end] that have no good run, here and now.
+
+        Returns:
+          {init time: run id, or the error of a failed cycle}.
+
+        Raises:
+          ValueError: a bad range (before any flow starts).
+        """
+
 
 def get_launcher() -> FlowLauncher:
     """The configured launcher (`GCF_FLOW_LAUNCHER`, a dotted path to a class or factory)."""

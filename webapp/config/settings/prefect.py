@@ -17,6 +17,9 @@ GCF_STEPS = env.int("GCF_STEPS", 4)
 # A QUEUED/RUNNING run whose heartbeat is older than this is failed by the reaper. While a flow
 # waits it beats every 30 s and the worker beats every rollout step, so silence means both died.
 GCF_STALE_AFTER_S = env.int("GCF_STALE_AFTER_S", 1800)
+# The Prefect API the flows report to; empty = every flow process starts its own ephemeral API
+# (the demo and tests): then there is no shared server for /healthz to check.
+PREFECT_API_URL = env.str("PREFECT_API_URL", "")
 # How admin reruns start the flow: "auto" (the Prefect deployment when PREFECT_API_URL is set,
 # else a detached subprocess), "deployment" or "subprocess".
 GCF_FLOW_LAUNCH = env.str("GCF_FLOW_LAUNCH", "auto")
