@@ -70,7 +70,7 @@ def write_forecast(forecast: xr.Dataset, path: str | os.PathLike[str]) -> Path:
         return path
     encoding = cf_encoding(cf, netcdf=False)
     for name in cf.data_vars:
-        encoding[str(name)]["compressors"] = (_zarr_compressor(),)
+        encoding[str(name)]["compressors"] = (zarr_compressor(),)
     with atomic_output(path, directory=True) as tmp:
         cf.to_zarr(tmp, mode="w", encoding=encoding, consolidated=True, zarr_format=ZARR_FORMAT)
     return path
@@ -104,7 +104,7 @@ def open_forecast(path: str | os.PathLike[str]) -> xr.Dataset:
     return from_cf(ds)
 
 
-def _zarr_compressor():
+def zarr_compressor():
     from numcodecs import Blosc
 
     # zstd level 3 with byte shuffle: ~2–3× on float32 weather fields, fast to decode.
