@@ -99,7 +99,7 @@ def test_bad_input_is_one_line_and_writes_nothing(
     input_path, message = _bad_inputs(directory, tmp_path)[case]
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    assert _predict(directory, input_path, out_dir / "forecast.nc") == 2
+    assert _predict(directory, input_path, out_dir / "forecast.nc") == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1, err
     assert err[0].startswith("forecast predict: error:")
@@ -113,7 +113,7 @@ def test_corrupt_checkpoint_and_bad_steps(vectors_dir: Path, tmp_path: Path, cap
     bad.write_bytes((directory / "checkpoint.npz").read_bytes()[:1000])
     args = ["predict", "--checkpoint", str(bad), "--stats", str(directory)]
     args += ["--input", str(directory / "example_batch.nc"), "--output", str(tmp_path / "o.nc")]
-    assert main(args + ["--steps", "2"]) == 2
+    assert main(args + ["--steps", "2"]) == 1
     assert "checkpoint.npz" in capsys.readouterr().err
     assert main(args + ["--steps", "0"]) == 2
     assert "--steps" in capsys.readouterr().err
