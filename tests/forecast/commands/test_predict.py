@@ -10,6 +10,7 @@ import pytest
 import xarray as xr
 
 from forecast.cli import main
+from forecast.io import open_forecast
 from forecast.model import normalization
 from tests.forecast.model.test_rollout import assert_within_tolerance
 
@@ -41,7 +42,7 @@ def test_vector_a_end_to_end(vectors_dir: Path, tmp_path: Path, capsys, monkeypa
     assert [line for line in err.splitlines() if "step" in line][-1].startswith(
         "forecast predict: step 4/4"
     )
-    forecast = xr.load_dataset(output)
+    forecast = open_forecast(output).load()
     reference = xr.load_dataset(directory / "predictions.nc")
     assert forecast["temperature"].dims == ("time", "level", "lat", "lon")
     assert forecast.attrs["init_time"] == "2022-01-01T06:00:00"
