@@ -58,7 +58,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="root of the request caches",
     )
     parser.add_argument("--graphs-cache", type=Path, default=None, help="cache of built graphs")
-    parser.add_argument("--opendata-url", default=None, help="open-data server (default ECMWF's)")
+    parser.add_argument(
+        "--opendata-url",
+        default=None,
+        help="open-data server (default: $GCF_OPENDATA_URL, else ECMWF's)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress")
     parser.set_defaults(func=run)
 
@@ -97,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         variables=needed,
         cache_dir=args.cache,
         cds_progress=None if args.quiet else _CdsLines(),
-        opendata_url=args.opendata_url,
+        opendata_url=args.opendata_url or _opendata_url(args.source),
     )
     say(f"inputs ready in {time.perf_counter() - started:.1f} s; rolling out {args.steps} steps")
     progress = StepProgress("forecast run: rollout", enabled=not args.quiet)
@@ -121,6 +125,14 @@ class _CdsLines:
         if key != self._last:
             self._last = key
             print(f"  {event.describe()}", file=sys.stderr, flush=True)
+
+
+def _opendata_url(source: str) -> str | None:
+    if source != "opendata":
+        return None
+    from forecast.commands.fetch import opendata_url
+
+    return opendata_url()
 
 
 def _utc_time(text: str):

@@ -231,28 +231,24 @@ def fetch_inputs(
 
 def _opendata_inputs(init, levels, grid_deg, cache_dir, cds_progress, url) -> xr.Dataset:
     try:
-        from forecast.data import opendata
+        from forecast.data.opendata import DEFAULT_URL, OpenDataClient
     except ImportError as exc:  # the open-data source ships in forecast/data/opendata.py
         raise InvalidInputError(
             f"the IFS open-data source is not installed in this build ({exc})"
         ) from exc
     from forecast.data import acquire
+    from forecast.data.layout import from_example_batch
 
-    def era5_statics(grid: float) -> xr.Dataset:
-        # Cycles that publish no z/lsm get them once from ERA5 through the CDS cache.
-        from forecast.data.requests import plan_statics
-
-        fields = acquire.fetch_fields(
-            [plan_statics(grid_deg=grid)], cache_dir=cache_dir / "era5", progress=cds_progress
-        )
-        return xr.Dataset({name: fields[name] for name in V.STATIC_VARS})
-
-    kwargs = {"url": url} if url else {}
-    return opendata.acquire_opendata_inputs(
+    path = acquire.acquire_inputs(
         init,
-        levels=tuple(levels),
+        levels=list(levels),
         grid_deg=grid_deg,
         cache_dir=cache_dir / "opendata",
-        era5_statics=era5_statics,
-        **kwargs,
+        source="opendata",
+        opendata_client=OpenDataClient(url or DEFAULT_URL),
+        # Cycles that publish no z/lsm get them once from ERA5 through the CDS cache.
+        statics_cache_dir=cache_dir / "era5",
+        progress=cds_progress,
     )
+    with xr.open_dataset(path) as ds:
+        return from_example_batch(ds.load())

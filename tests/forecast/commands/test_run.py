@@ -128,3 +128,27 @@ def test_version_and_defaults_in_help(capsys):
     assert main(["run", "--help"]) == 0
     text = capsys.readouterr().out
     assert "(default: 40)" in text and "(default: era5)" in text
+
+
+@pytest.mark.network
+def test_opendata_source_through_the_local_open_data_server(local_opendata, graphs, tmp_path):
+    from tests.devtools.opendata_fixtures import NEWEST
+
+    operational = REPO / "stats" / "demo_operational" / "checkpoint.npz"
+    init = f"{NEWEST:%Y-%m-%dT%H}"
+    argv = ["run", "--checkpoint", str(operational), "--stats", str(DEMO), "--init-time", init]
+    argv += ["--steps", "2", "--source", "opendata", "--opendata-url", local_opendata.url]
+    argv += ["--output", str(tmp_path / "forecast.nc"), "--cache", str(tmp_path / "cache")]
+    assert main([*argv, "--graphs-cache", str(graphs), "--quiet"]) == 0
+    fc = open_forecast(tmp_path / "forecast.nc").load()
+    assert fc.attrs["source"] == "ifs-opendata" and fc.attrs["init_time"] == f"{init}:00:00"
+    assert fc.sizes["time"] == 2 and fc.sizes["lat"] == 46
+    # The same synthetic world through the synthetic source: equal up to GRIB2 packing.
+    synthetic = tmp_path / "synthetic.nc"
+    argv[argv.index("opendata")] = "synthetic"
+    argv[argv.index(str(tmp_path / "forecast.nc"))] = str(synthetic)
+    assert main([*argv, "--graphs-cache", str(graphs), "--quiet"]) == 0
+    reference = open_forecast(synthetic).load()
+    for name in ("2m_temperature", "geopotential", "u_component_of_wind"):
+        scale = float(reference[name].std())
+        np.testing.assert_allclose(fc[name], reference[name], rtol=0, atol=0.05 * scale)
