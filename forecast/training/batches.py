@@ -33,8 +33,7 @@ from forecast.model.derived_forcings import (
 from forecast.model.extraction import extract_inputs_targets_forcings
 from forecast.model.predictor_base import Fields
 from forecast.model.xarray_jax import dataset_to_fields
-
-STEP = pd.Timedelta(hours=6)
+from forecast.times import STEP
 
 
 @dataclasses.dataclass(frozen=True)

@@ -30,13 +30,14 @@ import xarray as xr
 from forecast.errors import InvalidInputError
 from forecast.model.derived_forcings import add_derived_forcings
 from forecast.model.normalization import STATS_FILES
+from forecast.times import STEP
 
 PROGRESS_VARS = tuple(
     f"{base}{suffix}"
     for base in ("year_progress", "day_progress")
     for suffix in ("", "_sin", "_cos")
 )
-TIMESTEP = np.timedelta64(6, "h")
+TIMESTEP = STEP.to_timedelta64()
 
 
 @dataclass
@@ -294,10 +295,11 @@ def write_statistics(
     """Writes the three datasets under DeepMind's file names in `output_dir`."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    from forecast.io.atomic import atomic_output
+
     for dataset, file_name in zip(stats, STATS_FILES.values(), strict=True):
-        tmp = output_dir / f".{file_name}.partial"
-        dataset.to_netcdf(tmp)
-        tmp.replace(output_dir / file_name)
+        with atomic_output(output_dir / file_name) as tmp:
+            dataset.to_netcdf(tmp)
     return output_dir
 
 
