@@ -60,8 +60,15 @@ def open_era5_archive(
         elif len(paths) == 1:
             ds = xr.open_dataset(paths[0], chunks={}, decode_timedelta=True)
         else:
+            # Time-dependent variables concatenated; statics taken from the first file.
             ds = xr.open_mfdataset(
-                paths, combine="by_coords", chunks={}, decode_timedelta=True, parallel=False
+                paths,
+                combine="by_coords",
+                chunks={},
+                decode_timedelta=True,
+                data_vars="minimal",
+                coords="minimal",
+                compat="override",
             )
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -155,6 +162,24 @@ def frames_from_archive(
         ds[name].attrs = {"units": V.UNITS.get(str(name), "1")}
     ds.attrs = {"source": "era5", "synthetic": 0, "archive": origin}
     return ds
+
+
+def truth_from_archive(
+    archive: xr.Dataset, valid_times: Sequence[dt.datetime], *, levels: Sequence[int]
+) -> xr.Dataset:
+    """Verification truth at `valid_times` from an ERA5 archive (`open_era5_archive`).
+
+    The same variables as `forecast.data.acquire.acquire_truth` (targets incl. 6 h
+    precipitation, no statics), in the model layout, loaded.
+
+    Raises:
+        InvalidInputError: naming every missing variable, time or level.
+    """
+    from forecast.data.requests import TRUTH_VARIABLES
+
+    return frames_from_archive(
+        archive, valid_times, levels=levels, variables=TRUTH_VARIABLES, statics=False
+    )
 
 
 def fetch_inputs(
