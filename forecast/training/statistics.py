@@ -253,17 +253,28 @@ def compute_statistics_dask(
 
 
 def _lazy_sums(field: xr.DataArray, weights: xr.DataArray) -> tuple:
-    """Dask expressions of (shift, Σ w·(x − s), Σ w·(x − s)², Σ w, count of non-finite)."""
+    """(shift, Σ w·(x − s), Σ w·(x − s)², Σ w, count of non-finite): Dask sums but Σ w.
+
+    Σ w needs no data: the weights depend on latitude only, so it is their sum times the
+    number of other points. Keeping it out of the graph keeps one float64 array per chunk.
+    """
     reduce = [d for d in field.dims if d != "level"]
     # The shift: the first grid value (per level), as `_add` takes it.
     first = field.isel({d: 0 for d in reduce}).astype(np.float64)
     centred = field.astype(np.float64) - first
-    w = weights.broadcast_like(centred) if weights.ndim else xr.ones_like(centred)
+    if weights.ndim and "lat" in field.dims:
+        weighted = centred * weights
+        total_weight = float(weights.sum()) * field.size / field.sizes["lat"]
+    else:
+        weighted = centred
+        total_weight = float(field.size)
+    if "level" in field.dims:
+        total_weight = np.full(field.sizes["level"], total_weight / field.sizes["level"])
     return (
         first.data,
-        (centred * w).sum(reduce).data,
-        (centred**2 * w).sum(reduce).data,
-        w.sum(reduce).data,
+        weighted.sum(reduce).data,
+        (weighted * centred).sum(reduce).data,
+        total_weight,
         (~np.isfinite(field)).sum().data,
     )
 

@@ -345,7 +345,7 @@ def climatology_at(
 
 
 # Bytes of one block of bucket sums (all days × hours of a patch of the grid) in the Dask path.
-_DASK_BLOCK_BYTES = 32e6
+_DASK_BLOCK_BYTES = 16e6
 
 
 def compute_climatology_dask(
