@@ -196,7 +196,7 @@ def read_grib2(path: Path) -> xr.Dataset:
             key = (int(attrs.get("GRIB_paramId", -1)), str(attrs.get("GRIB_typeOfLevel", "")))
             if key not in _BY_PARAM:
                 raise InvalidInputError(f"{path}: unknown GRIB parameter {short!r} {key}")
-            fields[_BY_PARAM[key]] = _to_layout(part[short], path)
+            fields[_BY_PARAM[key]] = _to_layout(part[short])
     if not fields:
         raise InvalidInputError(f"{path}: no field")
     inits = {str(f.attrs.pop("_init")) for f in fields.values()}
@@ -210,7 +210,8 @@ def read_grib2(path: Path) -> xr.Dataset:
     return ds
 
 
-def _to_layout(field: xr.DataArray, path: Path) -> xr.DataArray:
+def _to_layout(field: xr.DataArray) -> xr.DataArray:
+    """One cfgrib field (`step`, `isobaricInhPa`, `latitude`…) in the forecast layout."""
     from forecast import variables
 
     init = pd.Timestamp(field["time"].values)
@@ -243,5 +244,4 @@ def _to_layout(field: xr.DataArray, path: Path) -> xr.DataArray:
     order = [d for d in ("time", "level", "lat", "lon") if d in field.dims]
     field = field.transpose(*order)
     field.attrs = {"units": variables.UNITS.get(name, "1"), "_init": init.isoformat()}
-    del path
     return field
