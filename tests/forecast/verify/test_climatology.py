@@ -201,3 +201,22 @@ def test_climatology_command_runs_on_a_local_cluster(tmp_path):
         written, compute_climatology(data, dayofyear=[30, 31, 32]), rtol=1e-6
     )
     assert main([*argv[:-2], "--days", "x"]) == 2
+
+
+def test_climatology_command_uses_a_running_scheduler(tmp_path):
+    """--scheduler ADDRESS: the graph goes to an existing cluster (here one started by the test)."""
+    from distributed import LocalCluster
+
+    from forecast.cli import main
+
+    data = archive(pd.date_range("2024-01-01", "2024-02-29", freq="6h"))
+    store = tmp_path / "archive.zarr"
+    data.chunk({"time": 8}).to_zarr(store, consolidated=True, zarr_format=2)
+    out = tmp_path / "clim.zarr"
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
+        argv = ["climatology", "--archive", str(store), "--output", str(out), "--days", "40"]
+        assert main([*argv, "--scheduler", cluster.scheduler_address]) == 0
+        # The tasks ran on this scheduler (a LocalCluster of the command's own would not).
+        assert cluster.scheduler.task_prefixes
+    written = xr.open_zarr(out).load()
+    xr.testing.assert_allclose(written, compute_climatology(data, dayofyear=[40]), rtol=1e-6)
