@@ -34,14 +34,24 @@ from forecast.times import to_utc
 NAMED_SOURCES = ("era5", "opendata", "synthetic")
 
 
+# Bytes of one Dask chunk of the largest variable: few enough tasks that a worker's bookkeeping
+# stays small over a decade of data, small enough for workers of a few hundred MB.
+TIME_CHUNK_BYTES = 16e6
+
+
 def open_era5_archive(
     path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    *,
+    time_chunk_bytes: float = TIME_CHUNK_BYTES,
 ) -> xr.Dataset:
     """An ERA5 archive opened lazily in the model layout's names (nothing is read yet).
 
     Args:
         path: a Zarr store (WeatherBench 2, ARCO-ERA5 or ours), one NetCDF/GRIB file, a glob
             pattern or a list of NetCDF files (opened as one dataset along `time`).
+
+    Dask chunks hold whole fields and as many times as fit in `time_chunk_bytes` for the
+    largest variable (a multiple of the store's own time chunks for Zarr).
 
     Raises:
         InvalidInputError: nothing at `path`, unreadable, or no latitude/longitude grid.
@@ -73,7 +83,18 @@ def open_era5_archive(
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InvalidInputError(f"cannot open ERA5 archive {origin}: {reason}") from exc
-    return convert.standardize(ds, origin=origin)
+    return convert.standardize(_time_chunks(ds, time_chunk_bytes), origin=origin)
+
+
+def _time_chunks(ds: xr.Dataset, target_bytes: float) -> xr.Dataset:
+    """`ds` rechunked along time to about `target_bytes` per chunk of its largest variable."""
+    timed = [v for v in ds.data_vars.values() if "time" in v.dims and v.chunks is not None]
+    if not timed:
+        return ds
+    per_time = max(v.nbytes / v.sizes["time"] for v in timed)
+    native = max(max(v.chunksizes["time"]) for v in timed)
+    count = max(native, int(target_bytes // per_time) // native * native)
+    return ds.chunk({"time": count})
 
 
 def _expand(path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[Path]:
