@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"forecast {args.command}: usage error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except DataUnavailableError as exc:
-        print(f"forecast {args.command}: not available yet: {exc}", file=sys.stderr)
+        print(f"forecast {args.command}: error: {exc} (retry later)", file=sys.stderr)
         return EXIT_UNAVAILABLE
     except ForecastError as exc:
         print(f"forecast {args.command}: error: {exc}", file=sys.stderr)
