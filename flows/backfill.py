@@ -12,8 +12,8 @@ import sys
 import pandas as pd
 from prefect import flow, get_run_logger
 
+from flows import gateway
 from flows.daily import daily_forecast
-from webapp.runs import selectors
 
 
 def init_times(start: str | dt.datetime, end: str | dt.datetime, *, every_hours: int = 6) -> list:
@@ -36,7 +36,7 @@ def backfill(start: str, end: str, every_hours: int = 6) -> dict[str, int | str]
     stop the others. Returns {init time: run id or error}."""
     log = get_run_logger()
     wanted = init_times(start, end, every_hours=every_hours)
-    missing = selectors.run_missing_init_times(init_times=wanted)
+    missing = gateway.missing_init_times(wanted)
     log.info("backfill %s → %s: %d of %d cycles missing", start, end, len(missing), len(wanted))
     outcome: dict[str, int | str] = {}
     for init_time in missing:

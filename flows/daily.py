@@ -1,9 +1,16 @@
-"""The daily forecast cycle as a Prefect flow: inputs → validation → rollout → products → publish.
+"""The daily forecast cycle as a Prefect flow: inputs → validation → rollout → products.
 
-Prefect orchestrates; the heavy steps run on Celery (`gpu` for the rollout, `cpu` for the
-maps) and the flow waits on them with a timeout while reporting progress. The run record in
-the database is the source of truth: every outcome ends in it (succeeded, failed with the
-error's type and message, or quarantined when the inputs are invalid).
+The flow passes ids, waits and decides; it never touches the ORM (every record read or
+write goes through `flows.gateway`). The heavy steps run on Celery (`gpu` for the rollout,
+`cpu` for the products), each task owning its step (`flows.steps` submits and waits). The
+run record in the database is the source of truth: every outcome ends in it (succeeded,
+failed with the error's type and message, quarantined when the inputs are invalid,
+cancelled by an admin).
+
+Two triggers of the same cycle at once yield one run (the second returns the first's id).
+A flow beats on the run (`flow_heartbeat_at`) from a thread while it lives; when it dies,
+the reaper (`python -m flows.reaper`) resumes the run with a new flow, which adopts or
+reuses what the dead one finished.
 
 Run once: `python -m flows.daily [--init-time 2026-11-16T00:00] [--run-id N]`.
 """
@@ -11,55 +18,77 @@ Run once: `python -m flows.daily [--init-time 2026-11-16T00:00] [--run-id N]`.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime as dt
 import logging
+import os
 import shutil
 import sys
+import threading
 import time
 from pathlib import Path
 
+from django.conf import settings
+from django.db import connections
 from prefect import flow, get_run_logger, task
 from prefect.runtime import flow_run as current_flow_run
 
-from flows.django_setup import setup_django
+from flows import cycle, gateway, inputs, steps
+from flows.launch import guard_process_group
 from flows.retry import retry_only_transient
-
-setup_django()
-
-from django.conf import settings  # noqa: E402
-from django.db import connections  # noqa: E402
-
-from flows import cycle, inputs  # noqa: E402
-from forecast.errors import ForecastError, InvalidInputError  # noqa: E402
-from forecast.model import checkpoint  # noqa: E402
-from webapp.runs import execution, provenance, services  # noqa: E402
-from webapp.runs.models import ForecastRun  # noqa: E402
-from webapp.runs.tasks import render_products_task, rollout_task  # noqa: E402
+from forecast.errors import ForecastError, InvalidInputError
+from forecast.io.atomic import atomic_output
+from forecast.model import checkpoint
+from webapp.runs import paths, provenance
+from webapp.runs.tasks import render_products_task, rollout_task
 
 logger = logging.getLogger(__name__)
 
-# flow-run id → run id, for the best-effort crash hook (the run may be created inside the flow).
-_RUN_OF_FLOW_RUN: dict[str, int] = {}
-_POLL_S = 0.5
-_HEARTBEAT_S = 30.0
+# How often a live flow beats on its run; the reaper resumes a run silent for
+# GCF_FLOW_STALE_AFTER_S (a few beats).
+FLOW_HEARTBEAT_S = 10.0
+
+
+class FlowHeartbeat:
+    """Beats on the run from a thread while the flow lives (any stage: a CDS download can
+    take minutes), so a dead flow is noticed in minutes while its worker still runs."""
+
+    def __init__(self, run_id: int, every_s: float = FLOW_HEARTBEAT_S) -> None:
+        self.run_id = run_id
+        self.every_s = every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{run_id}", daemon=True)
+
+    def _beat(self) -> None:
+        try:
+            while not self._stop.wait(self.every_s):
+                try:
+                    gateway.beat(self.run_id)
+                except Exception as exc:  # noqa: BLE001 - a missed beat is not fatal
+                    logger.warning("run %s: flow heartbeat failed: %s", self.run_id, exc)
+        finally:
+            connections.close_all()
+
+    def __enter__(self) -> FlowHeartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(self.every_s + 5)
 
 
 @task(name="resolve-init-time")
-def resolve_init_time(init_time: str | None, source: str) -> str:
+def resolve_init_time(init_time: str | None, source: str, opendata_url: str = "") -> str:
     """The cycle's init time, ISO 8601 UTC."""
-    return inputs.resolve_init_time(init_time, source=source).isoformat()
+    return inputs.resolve_init_time(init_time, source=source, opendata_url=opendata_url).isoformat()
 
 
-@task(name="create-run")
-def create_run(init_time: str, config: cycle.CycleConfig, triggered_by: str) -> int:
-    """Creates the run record (QUEUED) and returns its id."""
-    run = services.run_create(
-        init_time=dt.datetime.fromisoformat(init_time),
-        triggered_by=triggered_by,
-        **dataclasses.asdict(config),
-    )
-    return run.pk
+@task(name="get-or-create-run")
+def get_or_create_run(
+    init_time: str, config: gateway.RunConfig, triggered_by: str
+) -> tuple[int, bool]:
+    """The cycle's run (QUEUED when new) and whether this trigger created it."""
+    return gateway.get_or_create_run(dt.datetime.fromisoformat(init_time), config, triggered_by)
 
 
 @task(
@@ -70,25 +99,28 @@ def create_run(init_time: str, config: cycle.CycleConfig, triggered_by: str) -> 
 )
 def acquire_inputs(run_id: int) -> str:
     """Fetches (or generates) the inputs into the cache and copies them to the run directory."""
-    run = ForecastRun.objects.get(pk=run_id)
-    services.run_set_stage(run_id=run_id, stage="acquire")
+    config = gateway.config(run_id)
+    gateway.beat(run_id, stage="acquire")
     cached = inputs.acquire_inputs(
-        run.init_time,
-        levels=run.levels,
-        grid_deg=run.grid_deg,
-        cache_dir=Path(settings.GCF_CACHE_DIR) / "era5",
-        source=run.data_source,
+        gateway.init_time(run_id),
+        levels=config.levels,
+        grid_deg=config.grid_deg,
+        cache_dir=Path(settings.GCF_CACHE_DIR),
+        source=config.data_source,
+        opendata_url=config.opendata_url,
     )
-    target = execution.inputs_path(run_id)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(cached, target)
-    services.run_record_lineage(
-        run_id=run_id,
+    synthetic, origin = inputs.input_origin(cached)
+    gateway.record_input_origin(run_id, synthetic=synthetic, description=origin)
+    target = paths.inputs_path(run_id)
+    with atomic_output(target) as tmp:
+        shutil.copyfile(cached, tmp)
+    gateway.record_lineage(
+        run_id,
         inputs=[
             {
                 "path": str(cached),
                 "cache_key": Path(cached).name,
-                "sha256": checkpoint.file_sha256(cached),
+                "sha256": checkpoint.file_sha256(target),
             }
         ],
         run_inputs=str(target),
@@ -99,143 +131,139 @@ def acquire_inputs(run_id: int) -> str:
 @task(name="validate-inputs")
 def validate_inputs(run_id: int, path: str) -> None:
     """Checks the inputs (guardrails); raises InvalidInputError naming the culprit."""
-    run = ForecastRun.objects.get(pk=run_id)
-    services.run_set_stage(run_id=run_id, stage="validate")
+    config = gateway.config(run_id)
+    gateway.beat(run_id, stage="validate")
     checked = inputs.validate_inputs(
-        Path(path), levels=run.levels, grid_deg=run.grid_deg, stats_dir=settings.GCF_STATS_DIR
+        Path(path),
+        levels=config.levels,
+        grid_deg=config.grid_deg,
+        stats_dir=Path(config.stats_dir) if config.stats_dir else None,
+        input_variables=inputs.task_input_variables(config.checkpoint_path, config.data_source),
     )
-    services.run_record_lineage(run_id=run_id, guardrails=checked)
-
-
-def _wait(result, *, run_id: int, timeout_s: float, what: str):
-    """Waits for a Celery result, logging progress changes; raises TimeoutError past `timeout_s`."""
-    log = get_run_logger()
-    deadline = time.monotonic() + timeout_s
-    last_beat = time.monotonic()
-    seen = None
-    while not result.ready():
-        if time.monotonic() > deadline:
-            raise TimeoutError(
-                f"{what} (Celery task {result.id}) did not finish within {timeout_s:.0f} s: "
-                "its worker is lost, stuck or overloaded"
-            )
-        step, total = (
-            ForecastRun.objects.filter(pk=run_id)
-            .values_list("progress_step", "progress_total")
-            .get()
-        )
-        if what == "rollout" and (step, total) != seen:
-            seen = (step, total)
-            log.info("run %s: rollout step %s/%s", run_id, step, total)
-        if time.monotonic() - last_beat > _HEARTBEAT_S:
-            # The flow is alive and waiting: keep the reaper away.
-            services.run_set_stage(run_id=run_id, stage=what)
-            last_beat = time.monotonic()
-        time.sleep(_POLL_S)
-    return result.get(propagate=True, disable_sync_subtasks=False)
+    gateway.record_lineage(run_id, guardrails=checked)
 
 
 @task(name="rollout")
 def rollout(run_id: int) -> str:
-    """Submits the rollout to the Celery `gpu` queue and waits for it, reporting progress."""
+    """The rollout on the Celery `gpu` queue, within the run's time limits."""
+    config = gateway.config(run_id)
     started = time.perf_counter()
-    result = rollout_task.apply_async(args=[run_id], queue="gpu")
-    services.run_set_stage(run_id=run_id, stage="rollout", celery_task_id=result.id)
-    path = _wait(result, run_id=run_id, timeout_s=settings.GCF_ROLLOUT_TIMEOUT_S, what="rollout")
-    services.run_record_timing(
-        run_id=run_id, stage="rollout_wall", seconds=time.perf_counter() - started
+    path = steps.run_on_worker(
+        rollout_task,
+        run_id,
+        stage="rollout",
+        soft_s=config.rollout_soft_time_limit_s,
+        hard_s=config.rollout_time_limit_s,
     )
+    gateway.record_timing(run_id, "rollout_wall", time.perf_counter() - started)
     return path
 
 
-@task(name="render-products")
-def render_products(run_id: int) -> list[dict]:
-    """Submits the map rendering to the Celery `cpu` queue and waits for it."""
-    result = render_products_task.apply_async(args=[run_id], queue="cpu")
-    # celery_task_id stays the rollout's (the one that matters after a worker loss).
-    services.run_set_stage(run_id=run_id, stage="render")
-    services.run_record_lineage(run_id=run_id, render_task_id=result.id)
-    return _wait(result, run_id=run_id, timeout_s=settings.GCF_RENDER_TIMEOUT_S, what="render")
-
-
-@task(name="publish")
-def publish(run_id: int, products: list[dict]) -> int:
-    """Records the products (Product rows) and marks the run succeeded."""
-    count = services.run_publish_products(run_id=run_id, products=products)
-    services.run_mark_succeeded(run_id=run_id)
-    return count
+@task(name="products")
+def products(run_id: int) -> int:
+    """The maps, rendered and published by the Celery `cpu` queue; returns how many."""
+    config = gateway.config(run_id)
+    return steps.run_on_worker(
+        render_products_task,
+        run_id,
+        stage="render",
+        soft_s=max(1, config.render_time_limit_s - 30),
+        hard_s=config.render_time_limit_s,
+    )
 
 
 def _on_crashed(flow_, flow_run, state) -> None:
-    """Best effort: a crashed flow run (killed, cancelled) fails its run record."""
-    run_id = _RUN_OF_FLOW_RUN.get(str(flow_run.id)) or flow_run.parameters.get("run_id")
+    """Best effort: a crashed flow run fails its run record (the reaper covers a SIGKILL)."""
+    run_id = flow_run.parameters.get("run_id") or _RUN_OF_FLOW_RUN.get(str(flow_run.id))
     if run_id:
-        services.run_mark_failed(run_id=run_id, error=f"flow run crashed: {state.message}")
+        gateway.fail(run_id, f"flow run crashed: {state.message}")
+
+
+# flow-run id → run id, for the crash hook (the run may be created inside the flow).
+_RUN_OF_FLOW_RUN: dict[str, int] = {}
 
 
 @flow(name="daily-forecast", on_crashed=[_on_crashed], on_cancellation=[_on_crashed])
 def daily_forecast(
-    init_time: str | None = None, run_id: int | None = None, triggered_by: str = "cli"
+    init_time: str | None = None,
+    run_id: int | None = None,
+    triggered_by: str = "cli",
+    source: str = "",
+    predictor_spec: str = "",
 ) -> int:
     """One forecast cycle; returns the run id.
 
     Args:
       init_time: ISO 8601 UTC init time; default the latest available cycle.
-      run_id: an existing QUEUED run to execute (admin reruns, backfills); its own init time
-        and configuration are used.
+      run_id: an existing run to execute (admin reruns, backfills, a resumed run); its own
+        init time and frozen configuration are used.
       triggered_by: schedule / cli / admin / backfill (for a new run).
+      source: the data source of a new run ("" = from the checkpoint's task or settings).
+      predictor_spec: the predictor of a new run ("" = from the settings).
     """
     log = get_run_logger()
-    services.run_reap_stale()
+    # Runs whose flow died are resumed or closed (also scheduled: flows/deployments.py).
+    gateway.reap()
     if run_id is None:
-        config = cycle.cycle_config()
-        resolved = resolve_init_time(init_time, config.data_source)
-        run_id = create_run(resolved, config, triggered_by)
+        config = cycle.cycle_config(source=source, predictor_spec=predictor_spec)
+        resolved = resolve_init_time(init_time, config.data_source, config.opendata_url)
+        run_id, created = get_or_create_run(resolved, config, triggered_by)
+        if not created:
+            log.info("cycle %s already has run %s; not starting another", resolved, run_id)
+            return run_id
     flow_run_id = str(current_flow_run.id or "")
     _RUN_OF_FLOW_RUN[flow_run_id] = run_id
     started = time.perf_counter()
     try:
-        run = services.run_mark_running(
-            run_id=run_id, stage="start", prefect_flow_run_id=flow_run_id
-        )
-        log.info(
-            "run %s: %s, predictor %s, %s data",
-            run_id,
-            run.init_time,
-            run.predictor_spec,
-            run.data_source,
-        )
-        if run.predictor_note:
-            log.warning("run %s: %s", run_id, run.predictor_note)
-        services.run_record_lineage(
-            run_id=run_id,
-            code_version=provenance.code_version(),
-            libraries=provenance.library_versions(),
-            stats_dir=str(settings.GCF_STATS_DIR),
-            predictor_spec=run.predictor_spec,
-        )
-        try:
-            path = acquire_inputs(run_id)
-            validate_inputs(run_id, path)
-        except InvalidInputError as exc:
-            # Unusable inputs (rejected request, corrupt file, failed guardrail): retrying the
-            # same cycle will not help, so the run is set aside with the reason.
-            services.run_mark_quarantined(run_id=run_id, error=exc)
-            raise
-        rollout(run_id)
-        products = render_products(run_id)
-        count = publish(run_id, products)
+        gateway.claim(run_id, flow_run_id)
+        with FlowHeartbeat(run_id):
+            _execute(run_id, log)
+    except gateway.RunClaimedError as exc:
+        log.info("%s; leaving it to that flow", exc)
+        return run_id
+    except steps.RunStopped as exc:
+        log.warning("%s", exc)
+        raise
+    except InvalidInputError as exc:
+        # Unusable inputs (rejected request, corrupt file, failed guardrail): retrying the
+        # same cycle will not help, so the run is set aside with the reason.
+        gateway.quarantine(run_id, exc)
+        raise
     except BaseException as exc:
-        # A quarantined run keeps its status; anything else ends failed with the reason.
-        services.run_mark_failed(run_id=run_id, error=exc)
+        # A finished (quarantined, cancelled) run keeps its status; else failed, with the reason.
+        gateway.fail(run_id, exc)
         raise
     finally:
-        services.run_record_timing(
-            run_id=run_id, stage="total", seconds=time.perf_counter() - started
-        )
+        gateway.record_timing(run_id, "total", time.perf_counter() - started)
         _RUN_OF_FLOW_RUN.pop(flow_run_id, None)
-    log.info("run %s succeeded: %d products", run_id, count)
     return run_id
+
+
+def _execute(run_id: int, log) -> None:
+    """The steps of a claimed run, in order; each either finishes or raises."""
+    config = gateway.config(run_id)
+    log.info(
+        "run %s: %s, predictor %s, %s data",
+        run_id,
+        gateway.init_time(run_id),
+        config.predictor_spec,
+        config.data_source,
+    )
+    if config.predictor_note:
+        log.warning("run %s: %s", run_id, config.predictor_note)
+    gateway.record_lineage(
+        run_id,
+        code_version=provenance.code_version(),
+        libraries=provenance.library_versions(),
+    )
+    path = acquire_inputs(run_id)
+    validate_inputs(run_id, path)
+    rollout(run_id)
+    count = products(run_id)
+    if count < 0:
+        raise steps.RunStopped(f"run {run_id} is {gateway.status(run_id)}; products stopped")
+    gateway.succeed(run_id)
+    log.info("run %s succeeded: %d products", run_id, count)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -244,14 +272,26 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m flows.daily", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--init-time", help="ISO 8601 UTC init time (default: latest cycle)")
-    parser.add_argument("--run-id", type=int, help="execute this existing queued run")
+    parser.add_argument("--run-id", type=int, help="execute (or resume) this existing run")
+    parser.add_argument("--triggered-by", default="cli", choices=gateway.TRIGGERS)
     parser.add_argument(
-        "--triggered-by", default="cli", choices=[c.value for c in ForecastRun.Trigger]
+        "--source",
+        default="",
+        choices=["", *cycle.SOURCES],
+        help="data source of a new run (default: from the checkpoint's task or GCF_DATA_SOURCE)",
     )
+    parser.add_argument("--predictor", default="", help="predictor spec of a new run")
     args = parser.parse_args(argv)
+    if not os.environ.get("PREFECT_API_URL"):
+        # Prefect will start a temporary API server as our child: never leave it behind.
+        guard_process_group()
     try:
         run_id = daily_forecast(
-            init_time=args.init_time, run_id=args.run_id, triggered_by=args.triggered_by
+            init_time=args.init_time,
+            run_id=args.run_id,
+            triggered_by=args.triggered_by,
+            source=args.source,
+            predictor_spec=args.predictor,
         )
     except ForecastError as exc:
         print(f"forecast cycle failed: {type(exc).__name__}: {exc}", file=sys.stderr)
@@ -262,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         # Let go of the database now, not when Prefect's shutdown lets the process exit.
         connections.close_all()
-    print(f"run {run_id} succeeded")
+    print(f"run {run_id}: {gateway.status(run_id)}")
     return 0
 
 

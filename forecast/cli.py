@@ -33,6 +33,7 @@ COMMANDS = (
     "train",
     "synth",
     "stats",
+    "doctor",
 )
 
 EXIT_DATA = 1

@@ -7,3 +7,15 @@ class ApplicationError(Exception):
 
 class RunStateError(ApplicationError):
     """A run cannot make the asked status change (e.g. a finished run marked running)."""
+
+
+class DuplicateRunError(ApplicationError):
+    """The cycle already has a run (one run per init time, predictor and data source)."""
+
+    def __init__(self, message: str, *, run=None) -> None:
+        super().__init__(message)
+        self.run = run
+
+
+class RunClaimedError(RunStateError):
+    """Another live flow is in charge of the run."""

@@ -241,9 +241,9 @@ class OpenDataClient:
                     f"open data: cycle {request.cycle}Z publishes none of "
                     f"{', '.join(request.params)} ({request.levtype}): {exc}"
                 ) from None
-            except (requests.RequestException, AssertionError, OSError) as exc:
-                # A transfer cut short: requests' ChunkedEncodingError/ConnectionError, or
-                # multiurl's size/part assertions.
+            except (requests.RequestException, AssertionError) as exc:
+                # A transfer cut short: requests' ChunkedEncodingError/ConnectionError (single
+                # and multi-range transfers alike), or multiurl's size/part assertions.
                 problem = f"{type(exc).__name__}: {exc}"
             if attempt == self.retry.tries:
                 raise DataUnavailableError(

@@ -157,8 +157,12 @@ def cycle(workers, prefect_api, transactional_db):
     return workers
 
 
-def restart_worker(workers: dict[str, Worker], queue: str, env: dict, log_dir: Path) -> Worker:
-    """Replaces a worker that a test killed."""
-    workers[queue].stop()
-    workers[queue] = Worker(queue, log_dir=log_dir, env=env).start()
+def restart_worker(
+    workers: dict[str, Worker], queue: str, env: dict, log_dir: Path | None = None
+) -> Worker:
+    """Replaces a worker that a test killed (or stopped). Its log goes beside the session's
+    worker logs by default: a test's own tmp_path is deleted when the test passes."""
+    old = workers[queue]
+    old.stop()
+    workers[queue] = Worker(queue, log_dir=log_dir or old.log_file.parent, env=env).start()
     return workers[queue]

@@ -42,3 +42,23 @@ def slow_persistence() -> PersistencePredictor:
 
 def failing() -> PersistencePredictor:
     return _Failing()
+
+
+class _Hung(PersistencePredictor):
+    """Hangs after its first step and ignores Celery's soft time limit, as a rollout stuck
+    in a native call would: only the hard time limit (killing the process) stops it."""
+
+    name = "hung"
+
+    def forecast(self, inputs, *, steps, progress=None):
+        if progress is not None:
+            progress(1, steps)
+        while True:
+            try:
+                time.sleep(3600)
+            except BaseException:  # noqa: BLE001, S112 - the point: a hang nothing interrupts
+                continue
+
+
+def hung() -> PersistencePredictor:
+    return _Hung()

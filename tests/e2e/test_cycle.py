@@ -82,6 +82,7 @@ def test_daily_cycle_publishes_maps_with_lineage(cycle, predictor):
     assert run.lineage["code_version"] and run.lineage["libraries"]["jax"]
     assert {"rollout", "render", "total"} <= set(run.timings)
 
+    assert execution.forecast_path(run_id).stat().st_mode & 0o777 == 0o644
     forecast = xr.open_dataset(execution.forecast_path(run_id))
     assert forecast.attrs["predictor"] == "persistence" and forecast.attrs["synthetic"] == 1
     assert forecast.sizes["time"] == 2 and forecast.attrs["init_time"] == INIT
@@ -94,6 +95,7 @@ def test_daily_cycle_publishes_maps_with_lineage(cycle, predictor):
     for product in products:
         path = Path(settings.MEDIA_ROOT) / product.file.name
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path
+        assert path.stat().st_mode & 0o777 == 0o644, path  # a front web server may serve it
         height, width, _ = matplotlib.image.imread(path).shape
         assert height > 200 and width > 300
     _assert_no_active_runs()
@@ -165,36 +167,9 @@ def test_killed_rollout_process_is_redelivered_and_completes_once(cycle, predict
     log = gpu.log_file.read_text()
     assert "signal 9" in log or "WorkerLostError" in log
     # Received twice (first delivery killed, redelivery), succeeded once.
-    assert log.count(f"Task webapp.runs.tasks.rollout_task[{run.celery_task_id}] succeeded") == 1
+    task_id = run.lineage["rollout_task_id"]
+    assert log.count(f"Task webapp.runs.tasks.rollout_task[{task_id}] succeeded") == 1
     assert Product.objects.filter(run=run).exists()
-    _assert_no_active_runs()
-
-
-def test_lost_worker_fails_the_run_after_the_rollout_timeout(
-    cycle, predictor, monkeypatch, service_env, tmp_path
-):
-    from tests.e2e.conftest import restart_worker
-
-    predictor("tests.e2e.predictors:slow_persistence")
-    monkeypatch.setattr(settings, "GCF_STEPS", 10)
-    monkeypatch.setattr(settings, "GCF_ROLLOUT_TIMEOUT_S", 12)
-    gpu = cycle["gpu"]
-
-    def kill_whole_worker() -> None:
-        _wait_for_step(1)
-        os.killpg(gpu.process.pid, signal.SIGKILL)
-
-    killer = threading.Thread(target=kill_whole_worker, daemon=True)
-    killer.start()
-    try:
-        with pytest.raises(TimeoutError, match="did not finish within 12 s"):
-            daily_forecast(init_time=INIT)
-    finally:
-        killer.join(5)
-        restart_worker(cycle, "gpu", service_env, tmp_path)
-    run = _only_run()
-    assert run.status == Status.FAILED and run.error_type == "TimeoutError"
-    assert "worker is lost" in run.error_message
     _assert_no_active_runs()
 
 
@@ -210,7 +185,8 @@ def test_graphcast_checkpoint_runs_through_the_cycle(cycle, predictor, monkeypat
     assert run.grid_deg == 4.0  # the checkpoint's grid, not GCF_GRID_DEG
     assert run.predictor_name == "graphcast" and run.checkpoint_name == "checkpoint.npz"
     assert len(run.checkpoint_sha256) == 64 and run.predictor_note == ""
-    assert run.lineage["stats_dir"] == str(vectors_dir / "A")
+    assert run.config["stats_dir"] == str(vectors_dir / "A")
+    assert run.config["checkpoint_sha256"] == run.checkpoint_sha256
     with xr.open_dataset(execution.forecast_path(run_id)) as forecast:
         assert forecast.attrs["predictor"] == "graphcast"
         assert forecast.attrs["checkpoint_sha256"] == run.checkpoint_sha256

@@ -1,23 +1,19 @@
-"""URL routes of the site: runs pages, the admin, and (when enabled) media files."""
+"""URL routes of the site: runs pages, the admin, operations endpoints, (optionally) media files."""
 
 from django.conf import settings
 from django.contrib import admin
-from django.http import HttpRequest, HttpResponse
 from django.urls import include, path, re_path
-from django.views.static import serve
+
+from webapp.ops.views import media_file
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("verification/", include("webapp.verification.urls")),
+    path("", include("webapp.ops.urls")),
     path("", include("webapp.runs.urls")),
 ]
 
-
-def media(request: HttpRequest, path: str) -> HttpResponse:
-    """Serves a file under MEDIA_ROOT (read per request, so tests may point it elsewhere)."""
-    return serve(request, path, document_root=settings.MEDIA_ROOT)
-
-
 if settings.GCF_SERVE_MEDIA:
-    # The demo and tests have no front web server; production puts one before var/media.
-    urlpatterns.append(re_path(r"^media/(?P<path>.*)$", media))
+    # Without a front web server (demo, tests, a single box): a streaming, traversal-checked
+    # view. Production lets nginx serve /media/ (deploy/nginx/gcf.conf).
+    urlpatterns.append(re_path(r"^media/(?P<path>.+)$", media_file, name="media"))

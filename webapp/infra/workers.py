@@ -43,6 +43,9 @@ class Worker:
             sys.executable, "-m", "celery", "-A", "webapp", "worker",
             "-Q", self.queue, "-c", str(self.concurrency), "-n", self.name,
             "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--pool", "prefork",
+            # One message reserved at a time: a queued rollout waits in Redis for a free
+            # worker instead of behind a busy one.
+            "--prefetch-multiplier", "1",
         ]  # fmt: skip
         with open(self.log_file, "ab") as log:
             self.process = subprocess.Popen(

@@ -1,18 +1,31 @@
-"""The heavy steps of a run as the Celery workers execute them: rollout and product rendering."""
+"""The heavy steps of a run as the Celery workers execute them: rollout, and products.
+
+Each step reads the run's frozen configuration by id, makes one call into `forecast/`, and
+writes its own results: the rollout its forecast file, progress, heartbeat and timings; the
+products step its maps and their Product rows. A step checks the run's status before it
+starts and between rollout steps, so nothing is written into a run that was failed or
+cancelled meanwhile (`RunAborted`), and it sweeps what a killed predecessor left behind.
+"""
 
 from __future__ import annotations
 
-import importlib
+import errno
 import logging
 import os
-import tempfile
+import shutil
 import time
 from pathlib import Path
 
 from django.conf import settings
 
+from forecast.errors import InvalidInputError
+from forecast.io.atomic import TEMP_PREFIX, atomic_output, leftover_temporaries
 from webapp.runs import services
+from webapp.runs.config import RunConfig
 from webapp.runs.models import ForecastRun
+
+# Run paths have one home (webapp.runs.paths); re-exported for the callers that know them here.
+from webapp.runs.paths import forecast_path, inputs_path, media_dir, run_dir  # noqa: F401
 
 logger = logging.getLogger(__name__)
 
@@ -21,40 +34,21 @@ logger = logging.getLogger(__name__)
 _PREDICTORS: dict[tuple[str, str], object] = {}
 
 
-def run_dir(run_id: int) -> Path:
-    """`var/runs/<id>/`: the run's inputs and forecast."""
-    return Path(settings.GCF_RUNS_DIR) / str(run_id)
+class RunAborted(Exception):
+    """The run was failed, cancelled or superseded while this step ran: stop, write nothing."""
 
 
-def inputs_path(run_id: int) -> Path:
-    """Where the run's input frames live."""
-    return run_dir(run_id) / "inputs.nc"
-
-
-def forecast_path(run_id: int) -> Path:
-    """Where the run's forecast is written (atomically)."""
-    return run_dir(run_id) / "forecast.nc"
-
-
-def media_dir(run_id: int) -> Path:
-    """`var/media/runs/<id>/`: the run's published products."""
-    return Path(settings.MEDIA_ROOT) / "runs" / str(run_id)
-
-
-def get_predictor(spec: str, stats_dir: str | Path):
-    """The predictor for `spec`, loaded once per process.
-
-    Args:
-      spec: "persistence", a checkpoint path (GraphCast), or "package.module:factory" naming a
-        zero-argument callable returning a predictor.
-      stats_dir: the normalisation statistics a checkpoint needs.
-    """
-    key = (spec, str(stats_dir))
+def get_predictor(config: RunConfig):
+    """The predictor `config` names, loaded once per process (see `parse_predictor_spec`)."""
+    key = (config.predictor_spec, config.stats_dir)
     if key not in _PREDICTORS:
         started = time.perf_counter()
-        if ":" in spec and not Path(spec).exists():
-            module_name, _, attr = spec.partition(":")
-            predictor = getattr(importlib.import_module(module_name), attr)()
+        spec = config.predictor
+        if spec.kind == "factory":
+            import importlib
+
+            module, attribute = spec.factory
+            predictor = getattr(importlib.import_module(module), attribute)()
         else:
             from forecast.predictor import load_predictor
 
@@ -62,8 +56,8 @@ def get_predictor(spec: str, stats_dir: str | Path):
             # them (about 20 s at 0.25°).
             cache_dir = Path(settings.GCF_CACHE_DIR)
             predictor = load_predictor(
-                spec,
-                stats_dir,
+                config.predictor_spec,
+                config.stats_dir or None,
                 graphs_cache_dir=cache_dir / "graphs",
                 # Lead arrays on disk: host memory stays bounded for 10-day 0.25° runs.
                 spill_dir=cache_dir / "rollout-spill",
@@ -71,99 +65,170 @@ def get_predictor(spec: str, stats_dir: str | Path):
         _PREDICTORS[key] = predictor
         logger.info(
             "loaded predictor %r in %.1f s (pid %s)",
-            spec,
+            config.predictor_spec,
             time.perf_counter() - started,
             os.getpid(),
         )
     return _PREDICTORS[key]
 
 
-def _write_atomically(dataset, path: Path) -> None:
-    """Writes a NetCDF next to `path` then renames it, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        dataset.to_netcdf(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+def _check_still_wanted(run_id: int, task_id: str) -> None:
+    """Raises RunAborted when the run has finished, or when the flow has handed its step
+    to another task (this message is a stale redelivery)."""
+    status, current = ForecastRun.objects.values_list("status", "celery_task_id").get(pk=run_id)
+    if status in ForecastRun.TERMINAL:
+        raise RunAborted(f"run {run_id} is {status}")
+    if task_id and current and current != task_id:
+        raise RunAborted(f"run {run_id}'s step is now task {current}, not {task_id}")
+
+
+def sweep_temporaries(run_id: int) -> list[Path]:
+    """Removes the temporary outputs a killed writer of this run left behind (a SIGKILLed
+    process cannot clean up after itself): under its run directory, and its products'
+    temporary directories beside `media_dir`."""
+    found = leftover_temporaries(run_dir(run_id)) if run_dir(run_id).exists() else []
+    products_parent = media_dir(run_id).parent
+    if products_parent.exists():
+        found += sorted(products_parent.glob(f"{TEMP_PREFIX}{run_id}.*"))
+    for path in found:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    if found:
+        logger.warning("run %s: removed leftovers of a killed writer: %s", run_id, found)
+    return found
+
+
+def _reusable_forecast(run: ForecastRun) -> Path | None:
+    """The forecast of the run this one repeats, when it is sure to be the same: the same
+    frozen configuration, the same inputs (sha256) and the same code version (a rerun of a
+    run whose flow died after its rollout had finished)."""
+    original = run.rerun_of
+    if original is None or original.config != run.config:
+        return None
+    same = ("inputs", "code_version")
+    if any(
+        not run.lineage.get(key) or run.lineage.get(key) != original.lineage.get(key)
+        for key in same
+    ):
+        return None
+    path = forecast_path(original.pk)
+    return path if path.is_file() else None
 
 
 def execute_rollout(*, run_id: int, task_id: str = "") -> str:
-    """Rolls the run's predictor out from its inputs and writes `forecast.nc`.
+    """Rolls the run's predictor out from its inputs and writes `forecast.nc` atomically.
 
-    Idempotent: if the forecast file already exists (a redelivered message after the work was
-    done), returns at once; a run already failed or quarantined is not computed.
+    Idempotent: a forecast already written (a redelivered message after the work was done)
+    is returned at once; a rerun with the same configuration reuses its original's forecast.
 
     Returns:
-      The forecast path, or "" when the run was already finished without a forecast.
+      The forecast path.
+
+    Raises:
+      RunAborted: the run finished or was superseded meanwhile (nothing written).
+      InvalidInputError: the inputs file is unreadable (names it), or the checkpoint on disk
+        is not the one the run was configured with.
     """
     import xarray as xr
 
-    run = ForecastRun.objects.get(pk=run_id)
+    run = ForecastRun.objects.select_related("rerun_of").get(pk=run_id)
     target = forecast_path(run_id)
     if target.exists():
         logger.info("run %s: %s already exists; nothing to do", run_id, target)
         return str(target)
-    if run.status in (ForecastRun.Status.FAILED, ForecastRun.Status.QUARANTINED):
-        logger.warning("run %s is %s; skipping its rollout", run_id, run.status)
-        return ""
-    services.run_set_stage(run_id=run_id, stage="rollout", celery_task_id=task_id)
+    _check_still_wanted(run_id, task_id)
+    sweep_temporaries(run_id)
+    services.run_worker_heartbeat(run_id=run_id)
+    if (original := _reusable_forecast(run)) is not None:
+        with atomic_output(target) as tmp:
+            shutil.copyfile(original, tmp)
+        services.run_record_lineage(run_id=run_id, forecast_reused_from=original.parent.name)
+        return str(target)
+    config = RunConfig.from_json(run.config)
     load_started = time.perf_counter()
-    # The stats the flow recorded for this run, so the record says what the rollout used.
-    stats_dir = run.lineage.get("stats_dir") or settings.GCF_STATS_DIR
-    predictor = get_predictor(run.predictor_spec, stats_dir)
+    predictor = get_predictor(config)
     services.run_record_timing(
         run_id=run_id, stage="predictor_load", seconds=time.perf_counter() - load_started
     )
     services.run_record_predictor(
         run_id=run_id, name=predictor.name, identity=dict(predictor.identity)
     )
-    inputs = xr.load_dataset(inputs_path(run_id))
+    try:
+        inputs = xr.load_dataset(inputs_path(run_id))
+    except (OSError, ValueError) as exc:
+        raise InvalidInputError(
+            f"input file {inputs_path(run_id)} of run {run_id} is unreadable: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
 
     def progress(step: int, total: int) -> None:
+        _check_still_wanted(run_id, task_id)
         services.run_update_progress(run_id=run_id, step=step, total=total)
         logger.info("run %s: rollout step %d/%d", run_id, step, total)
 
     started = time.perf_counter()
-    services.run_update_progress(run_id=run_id, step=0, total=run.steps)
-    forecast = predictor.forecast(inputs, steps=run.steps, progress=progress)
+    services.run_update_progress(run_id=run_id, step=0, total=config.steps)
+    forecast = predictor.forecast(inputs, steps=config.steps, progress=progress)
+    _check_still_wanted(run_id, task_id)
+    with atomic_output(target) as tmp:
+        forecast.to_netcdf(tmp)
     services.run_record_timing(
         run_id=run_id, stage="rollout", seconds=time.perf_counter() - started
     )
-    _write_atomically(forecast, target)
     return str(target)
 
 
-def execute_render(*, run_id: int) -> list[dict]:
-    """Renders the run's maps into `var/media/runs/<id>/`.
+def execute_products(*, run_id: int, task_id: str = "") -> int:
+    """Renders the run's maps into `var/media/runs/<id>/` and publishes them (Product rows).
+
+    The maps are drawn into a temporary directory that replaces the run's as a whole, so a
+    failure (a full disk) leaves the earlier products and no orphan file.
 
     Returns:
-      One dict per product: kind, variable, level, lead_hours, file (relative to MEDIA_ROOT).
+      The number of products published.
+
+    Raises:
+      RunAborted: the run finished or was superseded meanwhile.
+      OSError: the products store is full or unwritable; the message names it.
     """
     import xarray as xr
 
-    services.run_set_stage(run_id=run_id, stage="render")
-    out_dir = media_dir(run_id)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    _check_still_wanted(run_id, task_id)
+    sweep_temporaries(run_id)
+    services.run_worker_heartbeat(run_id=run_id)
+    target = media_dir(run_id)
     started = time.perf_counter()
     with xr.open_dataset(forecast_path(run_id)) as forecast:
         forecast = forecast.load()
-    products = _render(forecast, out_dir, run_id)
+    try:
+        with atomic_output(target, directory=True) as tmp:
+            products = _render(forecast, tmp, run_id)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES):
+            raise OSError(
+                exc.errno,
+                f"products store MEDIA_ROOT {settings.MEDIA_ROOT} cannot take run {run_id}'s "
+                f"maps: {os.strerror(exc.errno)} (writing {exc.filename or target})",
+            ) from exc
+        raise
     services.run_record_timing(run_id=run_id, stage="render", seconds=time.perf_counter() - started)
-    prefix = out_dir.relative_to(settings.MEDIA_ROOT)
-    return [
-        {
-            "kind": str(p.kind),
-            "variable": p.variable,
-            "level": int(p.level) if p.level is not None else None,
-            "lead_hours": int(p.lead_hours) if p.lead_hours is not None else None,
-            "file": str(prefix / p.path),
-        }
-        for p in products
-    ]
+    _check_still_wanted(run_id, task_id)
+    prefix = target.relative_to(settings.MEDIA_ROOT)
+    return services.run_publish_products(
+        run_id=run_id,
+        products=[
+            {
+                "kind": str(p.kind),
+                "variable": p.variable,
+                "level": int(p.level) if p.level is not None else None,
+                "lead_hours": int(p.lead_hours) if p.lead_hours is not None else None,
+                "file": str(prefix / p.path),
+            }
+            for p in products
+        ],
+    )
 
 
 def _render(forecast, out_dir: Path, run_id: int) -> list:

@@ -28,6 +28,7 @@ class ForecastRun(BaseModel):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
         QUARANTINED = "quarantined", "Quarantined"
+        CANCELLED = "cancelled", "Cancelled"
 
     class Trigger(models.TextChoices):
         SCHEDULE = "schedule", "Schedule"
@@ -38,13 +39,16 @@ class ForecastRun(BaseModel):
     class DataSource(models.TextChoices):
         SYNTHETIC = "synthetic", "Synthetic (offline world)"
         CDS = "cds", "ERA5 from the CDS"
+        OPENDATA = "opendata", "IFS open data (real time)"
 
     class Launch(models.TextChoices):
         INLINE = "inline", "In the calling process"
         DEPLOYMENT = "deployment", "Prefect deployment"
         SUBPROCESS = "subprocess", "Detached flow subprocess (ephemeral Prefect)"
 
-    TERMINAL = (Status.SUCCEEDED, Status.FAILED, Status.QUARANTINED)
+    TERMINAL = (Status.SUCCEEDED, Status.FAILED, Status.QUARANTINED, Status.CANCELLED)
+    # Runs that free their cycle for a new trigger (the others hold it: one run per cycle).
+    RETRYABLE = (Status.FAILED, Status.CANCELLED)
 
     init_time = models.DateTimeField(db_index=True)
     # What was asked for ("persistence", a checkpoint path, "module:factory").
@@ -70,8 +74,19 @@ class ForecastRun(BaseModel):
     succeeded_at = models.DateTimeField(null=True, blank=True)
     failed_at = models.DateTimeField(null=True, blank=True)
     quarantined_at = models.DateTimeField(null=True, blank=True)
-    # Last sign of life from the flow or the worker; the reaper fails runs whose heartbeat stops.
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="cancelled_runs",
+    )
+    # Last sign of life from the worker executing a step (every rollout step beats).
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Last sign of life from the flow orchestrating the run (it beats while it waits); apart
+    # from the worker's so that a dead flow is noticed in minutes while its worker still runs.
+    flow_heartbeat_at = models.DateTimeField(null=True, blank=True)
     progress_step = models.PositiveSmallIntegerField(default=0)
     progress_total = models.PositiveSmallIntegerField(default=0)
     stage = models.CharField(max_length=40, blank=True)
@@ -87,6 +102,9 @@ class ForecastRun(BaseModel):
         max_length=20, choices=Launch.choices, default=Launch.INLINE, blank=True
     )
 
+    # The frozen run configuration (`webapp.runs.config.RunConfig` as JSON), written once at
+    # creation: what every step executes. Lineage records what happened; it is never read back.
+    config = models.JSONField(default=dict, blank=True)
     lineage = models.JSONField(default=dict, blank=True)
     timings = models.JSONField(default=dict, blank=True)
     error_type = models.CharField(max_length=200, blank=True)
@@ -103,6 +121,15 @@ class ForecastRun(BaseModel):
                 name="runs_progress_within_total",
             ),
             models.CheckConstraint(condition=models.Q(grid_deg__gt=0), name="runs_grid_positive"),
+            # One run per cycle (init time, predictor/checkpoint, data source): two triggers
+            # at once get the same run. Admin reruns (`rerun_of` set) and runs that ended
+            # failed or cancelled do not hold the cycle.
+            models.UniqueConstraint(
+                fields=["init_time", "predictor_spec", "checkpoint_sha256", "data_source"],
+                condition=models.Q(rerun_of__isnull=True)
+                & ~models.Q(status__in=["failed", "cancelled"]),
+                name="runs_one_run_per_cycle",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -110,7 +137,7 @@ class ForecastRun(BaseModel):
 
     @property
     def is_terminal(self) -> bool:
-        """Whether the run has finished (succeeded, failed or quarantined)."""
+        """Whether the run has finished (succeeded, failed, quarantined or cancelled)."""
         return self.status in self.TERMINAL
 
     @property

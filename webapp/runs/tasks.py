@@ -1,13 +1,21 @@
-"""Celery tasks of a run: the rollout (queue `gpu`) and product rendering (queue `cpu`).
+"""Celery tasks of a run: the rollout (queue `gpu`) and its products (queue `cpu`).
 
-Each takes a run id, re-fetches the run and calls one function of `webapp.runs.execution`.
-Both are idempotent by run id; `acks_late` + `reject_on_worker_lost` give a rollout whose
-worker died back to the queue.
+Each task owns its step: it takes a run id, reads the run's frozen configuration and makes
+one call into `webapp.runs.execution`, which writes the step's results. Both are idempotent
+by run id; `acks_late` + `reject_on_worker_lost` give the message of a killed pool process
+back to the queue. The flow passes the Celery time limits from the run's config, and
+records each task id before it submits it: a task whose id is no longer the run's (a stale
+redelivery after the flow re-submitted a lost task) stops without writing.
 """
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(
@@ -18,20 +26,36 @@ from celery import shared_task
     reject_on_worker_lost=True,
 )
 def rollout_task(self, run_id: int) -> str:
-    """Rolls run `run_id` out and writes `var/runs/<id>/forecast.nc`; returns its path."""
-    from webapp.runs.execution import execute_rollout
+    """Rolls run `run_id` out and writes `var/runs/<id>/forecast.nc`; returns its path ("" when
+    the run was finished, cancelled or superseded meanwhile)."""
+    from webapp.runs.execution import RunAborted, execute_rollout
 
-    return execute_rollout(run_id=run_id, task_id=self.request.id or "")
+    try:
+        return execute_rollout(run_id=run_id, task_id=self.request.id or "")
+    except RunAborted as exc:
+        logger.warning("rollout of run %s stopped: %s", run_id, exc)
+        return ""
+    except SoftTimeLimitExceeded:
+        raise TimeoutError(
+            f"rollout of run {run_id} reached its soft time limit (Celery time limits "
+            f"{self.request.timelimit} s) and was stopped"
+        ) from None
 
 
 @shared_task(
+    bind=True,
     name="webapp.runs.tasks.render_products_task",
     queue="cpu",
     acks_late=True,
     reject_on_worker_lost=True,
 )
-def render_products_task(run_id: int) -> list[dict]:
-    """Renders run `run_id`'s maps; returns the product descriptions to publish."""
-    from webapp.runs.execution import execute_render
+def render_products_task(self, run_id: int) -> int:
+    """Renders run `run_id`'s maps and publishes them; returns how many (-1 when the run was
+    finished, cancelled or superseded meanwhile)."""
+    from webapp.runs.execution import RunAborted, execute_products
 
-    return execute_render(run_id=run_id)
+    try:
+        return execute_products(run_id=run_id, task_id=self.request.id or "")
+    except RunAborted as exc:
+        logger.warning("products of run %s stopped: %s", run_id, exc)
+        return -1

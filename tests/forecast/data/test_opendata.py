@@ -202,3 +202,18 @@ def test_acquire_truth_writes_the_analysis_through_the_same_entry_point(opendata
     )  # fmt: skip
     truth = xr.load_dataset(out)
     assert truth.attrs["source"] == "ifs-opendata-analysis" and truth.sizes["time"] == 1
+
+
+def test_guardrails_pass_for_the_operational_task_and_name_precipitation_for_era5s(
+    opendata_client, tmp_path
+):
+    from forecast.data import guardrails
+    from forecast.data.layout import to_example_batch
+    from forecast.model.config import TASK_13, TASK_13_PRECIP_OUT
+
+    batch = to_example_batch(_fetch(opendata_client(), tmp_path))
+    stats = "stats/demo"  # the statistics of the synthetic world behind the local server
+    report = guardrails.check_task_inputs(batch, TASK_13_PRECIP_OUT, grid_deg=GRID, stats=stats)
+    assert report.magnitudes_checked and not report.problems
+    with pytest.raises(InvalidInputError, match="total_precipitation_6hr"):
+        guardrails.check_task_inputs(batch, TASK_13, grid_deg=GRID, stats=stats)

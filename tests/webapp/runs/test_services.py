@@ -9,8 +9,8 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from forecast.errors import InvalidInputError
-from tests.webapp.runs.factories import make_run
-from webapp.errors import RunStateError
+from tests.webapp.runs.factories import INIT, make_run
+from webapp.errors import DuplicateRunError, RunClaimedError, RunStateError
 from webapp.runs import services
 from webapp.runs.models import ForecastRun, Product
 
@@ -140,7 +140,11 @@ def test_reaper_fails_only_silent_active_runs():
     services.run_mark_running(run_id=done.pk)
     services.run_mark_succeeded(run_id=done.pk)
     old = timezone.now() - dt.timedelta(hours=5)
-    ForecastRun.objects.filter(pk__in=[silent.pk, done.pk]).update(heartbeat_at=old)
+    ForecastRun.objects.filter(pk__in=[silent.pk, done.pk]).update(
+        heartbeat_at=old, flow_heartbeat_at=old
+    )
+    # A live flow keeps a run whose worker is quiet (e.g. loading a checkpoint) alive.
+    ForecastRun.objects.filter(pk=alive.pk).update(heartbeat_at=old)
     assert services.run_reap_stale(older_than_s=3600) == [silent.pk]
     silent.refresh_from_db()
     assert silent.status == Status.FAILED and silent.error_type == "StaleRun"
@@ -158,3 +162,94 @@ def test_rerun_copies_configuration_and_links_the_original(django_user_model):
     assert (rerun.init_time, rerun.steps, rerun.grid_deg) == (original.init_time, 3, 10.0)
     assert rerun.triggered_by == ForecastRun.Trigger.ADMIN and rerun.triggered_by_user == user
     assert rerun.predictor_note == "fallback: no checkpoint"
+
+
+@pytest.mark.parametrize("start", [Status.QUEUED, Status.RUNNING])
+def test_cancel_records_who_and_when_at_any_stage(start, django_user_model):
+    user = django_user_model.objects.create_user("ops", password="pw")
+    run = make_run()
+    if start == Status.RUNNING:
+        services.run_mark_running(run_id=run.pk, stage="rollout")
+    cancelled = services.run_cancel(run=run, user=user)
+    assert cancelled.status == Status.CANCELLED and cancelled.cancelled_at
+    assert cancelled.cancelled_by == user and cancelled.is_terminal
+    assert cancelled.error_type == "Cancelled" and "cancelled by ops" in cancelled.error_message
+    # A late report from a step does not bring it back.
+    services.run_mark_failed(run_id=run.pk, error="worker lost")
+    with pytest.raises(RunStateError):
+        services.run_mark_succeeded(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.status == Status.CANCELLED
+
+
+def test_a_finished_run_cannot_be_cancelled():
+    run = make_run()
+    services.run_mark_running(run_id=run.pk)
+    services.run_mark_succeeded(run_id=run.pk)
+    with pytest.raises(RunStateError, match="already succeeded"):
+        services.run_cancel(run=run, user=None)
+
+
+def test_one_run_per_cycle_unless_rerun_or_failed():
+    first = make_run(init_time=INIT)
+    with pytest.raises(DuplicateRunError, match=f"already has run {first.pk}") as raised:
+        make_run(init_time=INIT)
+    assert raised.value.run == first
+    services.run_request_rerun(run=first, launch=False)  # an admin rerun may repeat it
+    services.run_cancel(run=first, user=None)
+    assert make_run(init_time=INIT).pk != first.pk  # a cancelled run frees its cycle
+
+
+def test_claim_takes_a_queued_run_and_refuses_a_second_live_flow():
+    run = make_run()
+    services.run_claim(run_id=run.pk, flow_run_id="flow-a")
+    run.refresh_from_db()
+    assert run.status == Status.RUNNING and run.prefect_flow_run_id == "flow-a"
+    services.run_claim(run_id=run.pk, flow_run_id="flow-a")  # the same flow again: fine
+    with pytest.raises(RunClaimedError, match="flow-a"):
+        services.run_claim(run_id=run.pk, flow_run_id="flow-b")
+
+
+class RecordingLauncher:
+    """A `FlowLauncher` that records launches (the e2e fault tests launch real flows)."""
+
+    launched: list[int] = []
+
+    def launch(self, *, run_id: int) -> tuple[str, str]:
+        self.launched.append(run_id)
+        return ForecastRun.Launch.SUBPROCESS, ""
+
+    def cancel(self, *, flow_run_id: str) -> bool:
+        return True
+
+
+def test_a_run_whose_flow_died_is_resumed_once_then_closed(settings):
+    settings.GCF_FLOW_LAUNCHER = f"{__name__}.RecordingLauncher"
+    launched = RecordingLauncher.launched = []
+    run = make_run()
+    services.run_claim(run_id=run.pk, flow_run_id="flow-a")
+    silent = timezone.now() - dt.timedelta(minutes=10)
+    ForecastRun.objects.filter(pk=run.pk).update(flow_heartbeat_at=silent)
+
+    assert services.run_recover_orphans() == {run.pk: "resumed"}
+    assert launched == [run.pk]
+    # The new flow may claim it at once (the reaper released it), and records the resume.
+    services.run_claim(run_id=run.pk, flow_run_id="flow-b")
+    run.refresh_from_db()
+    assert run.status == Status.RUNNING and len(run.lineage["resumed"]) == 1
+
+    ForecastRun.objects.filter(pk=run.pk).update(flow_heartbeat_at=silent)
+    assert services.run_recover_orphans() == {run.pk: "closed"}
+    run.refresh_from_db()
+    assert run.status == Status.FAILED and run.error_type == "FlowLost"
+    assert "its flow stopped beating" in run.error_message and launched == [run.pk]
+
+
+def test_worker_refuses_a_checkpoint_changed_since_configuration():
+    from forecast.errors import CheckpointError
+
+    run = make_run(predictor_spec="/models/a.npz", checkpoint_sha256="a" * 64)
+    with pytest.raises(CheckpointError, match="changed since the run was configured"):
+        services.run_record_predictor(
+            run_id=run.pk, name="graphcast", identity={"checkpoint_sha256": "b" * 64}
+        )

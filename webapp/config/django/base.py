@@ -1,9 +1,13 @@
 """Settings shared by every environment; production-only behaviour is switched by env vars."""
 
+import warnings
+
 import dj_database_url
 
 from webapp.config.env import REPO_ROOT, env
 from webapp.config.settings.celery import *  # noqa: F403
+from webapp.config.settings.ops import *  # noqa: F403
+from webapp.config.settings.ops import GCF_LOG_FORMAT, GCF_LOG_LEVEL
 from webapp.config.settings.prefect import *  # noqa: F403
 from webapp.config.settings.storage import *  # noqa: F403
 from webapp.config.settings.storage import GCF_VAR_DIR
@@ -19,13 +23,19 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # Before staticfiles: `runserver` then leaves /static/ to WhiteNoise, as production does.
+    "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "webapp.runs",
     "webapp.verification",
+    "webapp.ops",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files with DEBUG off, in every environment (the demo too): WhiteNoise answers
+    # only for files it knows, so `/static/../x` falls through to a 404.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -77,17 +87,31 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 LOGIN_URL = "/admin/login/"
+# Without collectstatic (demo, tests) WhiteNoise serves the apps' static folders directly;
+# production collects them into STATIC_ROOT with hashed names (webapp.config.django.production).
+WHITENOISE_USE_FINDERS = True
+# Until `collectstatic` runs, STATIC_ROOT does not exist; WhiteNoise would warn at every start.
+warnings.filterwarnings("ignore", message="No directory at: ")
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Every record carries the run it belongs to (`run_id`, "-" outside a run): see
+    # webapp/ops/logs.py for how tasks and flows bind it.
+    "filters": {"run_id": {"()": "webapp.ops.logs.RunIdFilter"}},
+    "formatters": {
+        "kv": {"()": "webapp.ops.logs.KeyValueFormatter"},
+        "json": {"()": "webapp.ops.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": GCF_LOG_FORMAT,
+            "filters": ["run_id"],
+        }
+    },
     # One handler, on the root: the service's loggers propagate to it (and print once, also in
     # Prefect processes, whose console handler sits on the root too).
     "root": {"handlers": ["console"], "level": "WARNING"},
-    "loggers": {
-        name: {"level": env.str("GCF_LOG_LEVEL", "INFO")}
-        for name in ("webapp", "flows", "forecast")
-    },
+    "loggers": {name: {"level": GCF_LOG_LEVEL} for name in ("webapp", "flows", "forecast")},
 }

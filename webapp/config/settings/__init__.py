@@ -1,1 +1,1 @@
-"""Settings of the integrations (Celery, Prefect, storage), star-imported by `base`."""
+"""Settings of the integrations (Celery, Prefect, storage, operations), star-imported by `base`."""

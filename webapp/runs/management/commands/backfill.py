@@ -14,13 +14,13 @@ class Command(BaseCommand):
         parser.add_argument("--every-hours", type=int, default=6)
 
     def handle(self, *args, start: str, end: str, every_hours: int, **options) -> None:
-        from flows.backfill import backfill, init_times
+        from webapp.runs.launcher import get_launcher
 
         try:
-            init_times(start, end, every_hours=every_hours)  # a bad range fails before any flow
+            # A bad range fails before any flow starts.
+            outcome = get_launcher().backfill(start=start, end=end, every_hours=every_hours)
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
-        outcome = backfill(start, end, every_hours)
         for init_time, result in outcome.items():
             self.stdout.write(f"{init_time}: {result}")
         failed = [k for k, v in outcome.items() if isinstance(v, str)]

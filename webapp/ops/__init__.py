@@ -1,0 +1,1 @@
+"""Operations: health, metrics, structured logs, safe media serving and file retention."""
