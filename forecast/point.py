@@ -94,7 +94,7 @@ def _open(forecast: xr.Dataset | str | os.PathLike[str]) -> tuple[xr.Dataset, bo
     if not path.exists():
         raise InvalidInputError(f"forecast file {path} does not exist")
     try:
-        return xr.open_dataset(path), True
+        return open_forecast(path), True
     except (OSError, ValueError) as exc:
         raise InvalidInputError(f"cannot read forecast file {path}: {exc}") from exc
 
