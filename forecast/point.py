@@ -19,6 +19,7 @@ import numpy as np
 import xarray as xr
 
 from forecast.errors import InvalidInputError
+from forecast.io.files import open_forecast
 from forecast.plots.styles import style_for
 
 WIND_U = "10m_u_component_of_wind"
