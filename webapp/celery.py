@@ -29,6 +29,10 @@ app.conf.broker_connection_retry = True
 app.conf.broker_connection_retry_on_startup = True
 app.conf.broker_connection_max_retries = None
 app.conf.worker_cancel_long_running_tasks_on_connection_loss = False
+# A result written while Redis is down is retried (up to ~10 min), not lost: the flow is
+# waiting for it.
+app.conf.result_backend_always_retry = True
+app.conf.result_backend_max_retries = 60
 # One message at a time per process: a rollout holds the accelerator for minutes.
 app.conf.worker_prefetch_multiplier = 1
 app.autodiscover_tasks()

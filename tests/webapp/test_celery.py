@@ -24,3 +24,8 @@ def test_tasks_route_to_their_queue_exchange():
 def test_one_message_at_a_time_and_late_acknowledgement():
     assert app.conf.worker_prefetch_multiplier == 1
     assert rollout_task.acks_late and rollout_task.reject_on_worker_lost
+
+
+def test_results_and_broker_outlive_a_redis_restart():
+    assert app.conf.result_backend_always_retry and app.conf.result_backend_max_retries >= 60
+    assert app.conf.broker_connection_max_retries is None

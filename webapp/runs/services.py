@@ -13,7 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from forecast.errors import CheckpointError
-from forecast.times import format_utc, to_aware_utc
+from forecast.times import format_utc
 from webapp.errors import DuplicateRunError, RunClaimedError, RunStateError
 from webapp.runs.config import RunConfig
 from webapp.runs.models import ForecastRun, Product
@@ -70,7 +70,7 @@ def run_create(
         raise TypeError(f"give config or its fields, not both ({sorted(config_fields)})")
     now = timezone.now()
     run = ForecastRun(
-        init_time=to_aware_utc(init_time),
+        init_time=init_time,
         config=config.to_json(),
         predictor_spec=config.predictor_spec,
         predictor_note=config.predictor_note,
