@@ -81,8 +81,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 class _ProgressPrinter:
     """Prints a line per state change, and download progress at most twice a second."""
 
-    def __init__(self, stream=sys.stderr) -> None:
-        self.stream = stream
+    def __init__(self, stream=None) -> None:
+        # Resolved per call, not at import: the module may be imported while stderr is swapped.
+        self.stream = stream if stream is not None else sys.stderr
         self._last: tuple[str, str] | None = None
         self._last_print = 0.0
 
