@@ -61,6 +61,20 @@ if [ "$GCF_DATA_SOURCE" = synthetic ]; then
   "$PY" -m flows.daily --init-time "$earlier" --triggered-by cli
   "$PY" -m flows.verify
   echo "demo: verification done after $(elapsed) s"
+
+  # Real-time style: the operational-layout demo checkpoint (stats/demo_operational) forecasts
+  # from a local server speaking ECMWF's open-data protocol (the synthetic world as IFS GRIB2):
+  # yesterday's cycle, then the newest published one, then tier-1 verification of the earlier
+  # one against the IFS analysis (step 0 of later cycles).
+  spawn "$PY" -m devtools.local_opendata --grid 1 >"$logs/opendata.log" 2>&1
+  for _ in $(seq 200); do grep -q '^GCF_OPENDATA_URL=' "$logs/opendata.log" 2>/dev/null && break; sleep 0.1; done
+  GCF_OPENDATA_URL=$(sed -n 's/^GCF_OPENDATA_URL=//p' "$logs/opendata.log")
+  export GCF_OPENDATA_URL
+  echo "demo: local IFS open-data server at $GCF_OPENDATA_URL"
+  "$PY" -m flows.opendata --now "$(date -u -d '-1 day' +%Y-%m-%dT%H:00Z)"
+  "$PY" -m flows.opendata
+  "$PY" -m flows.verify --truth ifs_analysis
+  echo "demo: open-data cycles and their tier-1 verification done after $(elapsed) s"
 fi
 
 port=${GCF_SITE_PORT:-8000}
