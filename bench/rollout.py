@@ -1,14 +1,23 @@
 """GraphCast rollout: s/step after compile, compile time, warm start from the persistent cache,
-and peak RSS at 1, 4 and 8 steps, for config A and a GraphCast_small-shaped model.
+and peak RSS per step, for config A, a GraphCast_small-shaped model (1.0°) and the two 0.25°
+shapes (GraphCast_operational: 13 levels, precipitation out only; GraphCast: 37 levels).
 
 Every measurement runs in a fresh process (so peak RSS is its own and the in-memory jit cache
 is empty). Per model: a cold run per step count, each with an empty compilation cache; then a
-warm run of 1 step in a new process reusing the cache the 1-step cold run wrote.
-GraphCast_small-shaped = 1.0° grid, 13 levels, mesh 5, latent 512, 16 processor steps, random
-weights (normal, scaled by 1/sqrt(fan-in)); data are synthetic (official stats' mean ± noise).
+warm run of 1 step in a new process reusing the cache the first cold run wrote. The warm run's
+"start" is the wall time from process start to the first prediction minus one compiled step
+(imports, checkpoint, graphs from the on-disk cache, compiled step from the persistent cache).
+Shapes: latent 512, 16 processor steps, 1 hidden layer; mesh 5 at 1.0°, mesh 6 at 0.25°;
+random weights (normal, scaled by 1/sqrt(fan-in)); data are synthetic (official stats' mean ±
+noise, TISR included). Graphs are cached in `var/cache/graphs` (built once per grid and mesh).
 
-    PYTHONPATH=. .venv/bin/python bench/rollout.py [--models A small] [--steps 1 4 8]
-        [--reference-op-order] [--json OUT]
+Memory: a sampler thread records VmRSS and RssAnon every 0.1 s, per step; with `--rss-cap-gb`
+the child kills itself when VmRSS passes the cap (a shared machine). 0.25° runs spill the
+forecast to unlinked files (`Rollout(spill_dir=...)`), so RssAnon is the rollout's own memory.
+
+    PYTHONPATH=. .venv/bin/python bench/rollout.py [--models A small operational graphcast37]
+        [--steps 1 4 8] [--reference-op-order] [--chunk-size N] [--memory-budget-gb B] [--rss-cap-gb 13] [--no-warm]
+        [--json OUT]
 """
 
 from __future__ import annotations
@@ -21,34 +30,55 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 VECTORS_A = REPO.parent / "shared" / "graphcast" / "vectors" / "A"
 OFFICIAL_STATS = REPO.parent / "shared" / "data" / "graphcast-stats-official"
+GRAPHS_CACHE = REPO / "var" / "cache" / "graphs"
+PROCESS_START = time.time()
+
+# name: (model config args, task name, grid spacing in degrees).
+SHAPES = {
+    "small": ((1.0, 5, 512, 16, 1, 0.6), "TASK_13", 1.0),
+    "operational": ((0.25, 6, 512, 16, 1, 0.6, 0.6180338738074472), "TASK_13_PRECIP_OUT", 0.25),
+    "graphcast37": ((0.25, 6, 512, 16, 1, 0.6, 0.6180338738074472), "TASK", 0.25),
+}
 
 
-def _small_checkpoint(path: Path) -> None:
-    """Random GraphCast_small-shaped weights; shapes from abstract evaluation (no compile)."""
+def _random_checkpoint(shape: str, path: Path) -> None:
+    """Random weights of `shape`; parameter shapes by abstract evaluation on a 10° grid.
+
+    Parameter shapes depend on the channels and widths only, not on the grid or the mesh, so
+    a coarse grid with mesh 1 gives the 0.25°/mesh 6 model's shapes without its memory.
+    """
+    import dataclasses
+
     import haiku as hk
     import jax
     import numpy as np
 
     from forecast.model import build, checkpoint, config, extraction, normalization
     from forecast.model.graphcast import GraphArrays
+    from forecast.model.graphs import build_graphs
     from forecast.model.xarray_jax import dataset_to_fields
 
-    model = config.ModelConfig(1.0, 5, 512, 16, 1, 0.6)
-    task = config.TASK_13
+    args, task_name, _ = SHAPES[shape]
+    model = config.ModelConfig(*args)
+    task = getattr(config, task_name)
     stats = normalization.load_stats(OFFICIAL_STATS, task.pressure_levels)
-    lat, lon = _grid()
+    lat, lon = _grid(10.0)
     batch = _batch(task, stats, lat, lon, 3)
     inputs, _, forcings = extraction.extract_inputs_targets_forcings(batch, task, ["6h"])
-    graphs = _graphs(model, lat, lon)
+    coarse = dataclasses.replace(model, mesh_size=1)
+    graphs = GraphArrays.from_graphs(
+        build_graphs(lat, lon, mesh_size=1, radius_query_fraction_edge_length=0.6)
+    )
 
     def forward(i, f):
-        return build.build_one_step(model, task, stats, GraphArrays.from_graphs(graphs))(i, f)
+        return build.build_one_step(coarse, task, stats, graphs)(i, f)
 
     shapes = jax.eval_shape(
         hk.transform(forward).init,
@@ -69,29 +99,17 @@ def _small_checkpoint(path: Path) -> None:
                 value = 0.05 * rng.standard_normal(leaf.shape)
             params[module][name] = value.astype(np.float32)
     checkpoint.save(
-        path,
-        checkpoint.CheckPoint(params, model, task, "random GraphCast_small-shaped", "none"),
+        path, checkpoint.CheckPoint(params, model, task, f"random {shape}-shaped", "none")
     )
 
 
-def _grid():
+def _grid(spacing: float):
     import numpy as np
 
+    num_lat = int(round(180 / spacing)) + 1
     return (
-        np.linspace(-90, 90, 181).astype(np.float32),
-        np.arange(360).astype(np.float32),
-    )
-
-
-def _graphs(model, lat, lon):
-    from forecast.model.graphs import load_or_build_graphs
-
-    return load_or_build_graphs(
-        lat,
-        lon,
-        mesh_size=model.mesh_size,
-        radius_query_fraction_edge_length=model.radius_query_fraction_edge_length,
-        cache_dir=Path(tempfile.gettempdir()) / "gcf_bench_graphs",
+        np.linspace(-90, 90, num_lat).astype(np.float32),
+        (np.arange(int(round(360 / spacing))) * spacing).astype(np.float32),
     )
 
 
@@ -102,23 +120,54 @@ def _batch(task, stats, lat, lon, num_times):
     return synthetic_batch(task, stats, lat=lat, lon=lon, num_times=num_times, with_tisr=True)
 
 
+class _MemorySampler(threading.Thread):
+    """Samples VmRSS and RssAnon (MB) every 0.1 s (the parent enforces the cap)."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peak_rss = self.peak_anon = 0
+        self.step_peaks: list[tuple[int, int]] = []
+        self._lock = threading.Lock()
+
+    def run(self) -> None:
+        while True:
+            rss, anon = _proc_status_mb("VmRSS"), _proc_status_mb("RssAnon")
+            with self._lock:
+                self.peak_rss, self.peak_anon = max(self.peak_rss, rss), max(self.peak_anon, anon)
+            time.sleep(0.1)
+
+    def end_step(self) -> None:
+        """Closes a step: records its peaks and starts the next one's."""
+        with self._lock:
+            self.step_peaks.append((self.peak_rss, self.peak_anon))
+            self.peak_rss = self.peak_anon = 0
+
+
 def child(args: argparse.Namespace) -> None:
     """One measured rollout in this process; prints one JSON line."""
     os.environ["GCF_JAX_CACHE_DIR"] = args.cache
+    sampler = _MemorySampler()
+    sampler.start()
+    import logging
+
     import jax
     import xarray as xr
 
     from forecast.model import extraction
     from forecast.model.rollout import Rollout
 
+    logging.basicConfig(level=logging.WARNING, format="  %(asctime)s %(name)s: %(message)s")
+    logging.getLogger("forecast.model.chunking").setLevel(logging.INFO)
+    logging.getLogger("forecast.model.rollout").setLevel(logging.INFO)
     started = time.perf_counter()
+    options = dict(
+        fuse_edge_first_layer=args.fuse,
+        precompute_edge_embeddings=args.fuse,
+        grid_chunk_size=args.chunk_size,
+        memory_budget_bytes=int(args.memory_budget_gb * 1e9) if args.memory_budget_gb else None,
+    )
     if args.model == "A":
-        rollout = Rollout.from_files(
-            VECTORS_A / "checkpoint.npz",
-            VECTORS_A,
-            fuse_edge_first_layer=args.fuse,
-            precompute_edge_embeddings=args.fuse,
-        )
+        rollout = Rollout.from_files(VECTORS_A / "checkpoint.npz", VECTORS_A, **options)
         batch = xr.load_dataset(VECTORS_A / "example_batch.nc")
         # Repeat the last frames so any step count has forcings (TISR kept as given).
         while batch.sizes["time"] < args.steps + 2:
@@ -130,46 +179,77 @@ def child(args: argparse.Namespace) -> None:
             batch = xr.concat([batch, extra], dim="time", data_vars="minimal")
         batch = batch.isel(time=slice(0, args.steps + 2))
     else:
+        spacing = SHAPES[args.model][2]
+        spill = Path(tempfile.mkdtemp(prefix="gcf_bench_spill_", dir=REPO / "var"))
         rollout = Rollout.from_files(
-            args.checkpoint, OFFICIAL_STATS, fuse_edge_first_layer=args.fuse, precompute_edge_embeddings=args.fuse,
-            graphs_cache_dir=Path(tempfile.gettempdir()) / "gcf_bench_graphs",
-        )  # fmt: skip
-        lat, lon = _grid()
+            args.checkpoint,
+            OFFICIAL_STATS,
+            graphs_cache_dir=GRAPHS_CACHE,
+            spill_dir=spill if spacing < 1 else None,
+            **options,
+        )
+        lat, lon = _grid(spacing)
         batch = _batch(rollout.checkpoint.task_config, rollout.stats, lat, lon, args.steps + 2)
-    inputs, _, forcings = extraction.extract_inputs_targets_forcings(
+    _log("data ready")
+    inputs, targets, forcings = extraction.extract_inputs_targets_forcings(
         batch, rollout.checkpoint.task_config, slice("6h", f"{6 * args.steps}h")
     )
+    del batch, targets
+    _log("inputs extracted")
     setup = time.perf_counter() - started
-    # Peak RSS of the rollout alone: reset the high-water mark after the data are prepared.
     baseline_mb = _proc_status_mb("VmRSS")
+    # Peak RSS of the rollout alone: reset the high-water mark after the data are prepared.
     Path("/proc/self/clear_refs").write_text("5")
+    sampler.end_step()
     # CPU seconds per step (all threads): less sensitive than wall time to other load.
     cpu = [time.process_time()]
-    rollout.run(inputs, forcings, progress=lambda k, n: cpu.append(time.process_time()))
+    first_prediction = []
+
+    def progress(k: int, n: int) -> None:
+        _log(f"step {k}/{n}")
+        cpu.append(time.process_time())
+        sampler.end_step()
+        if k == 1:
+            first_prediction.append(time.time())
+
+    rollout.run(inputs, forcings, progress=progress)
     cpu_steps = [b - a for a, b in zip(cpu[:-1], cpu[1:], strict=True)]
     steps = rollout.step_seconds
-    # The same first step again, now compiled: compile time = cold − compiled first step.
-    cpu_again = time.process_time()
-    rollout.run(inputs, forcings.isel(time=[0]))
-    compiled_first = rollout.step_seconds[0]
-    compiled_first_cpu = time.process_time() - cpu_again
     record = {
         "model": args.model,
         "steps": args.steps,
+        "reference_op_order": not args.fuse,
+        "chunk_plan": None if rollout.chunk_plan is None else vars(rollout.chunk_plan),
         "setup_s": round(setup, 2),
         "graphs_s": round(rollout.graphs_seconds, 2),
         "first_step_s": round(steps[0], 2),
         "first_step_cpu_s": round(cpu_steps[0], 2),
-        "compile_s": round(steps[0] - compiled_first, 2),
-        "compile_cpu_s": round(cpu_steps[0] - compiled_first_cpu, 2),
         "later_steps_s": [round(s, 2) for s in steps[1:]],
         "later_steps_cpu_s": [round(s, 2) for s in cpu_steps[1:]],
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "process_start_to_first_prediction_s": round(first_prediction[0] - PROCESS_START, 2),
         "rss_before_rollout_mb": baseline_mb,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "peak_rss_during_rollout_mb": _proc_status_mb("VmHWM"),
+        # (VmRSS, RssAnon) peaks per step, sampled every 0.1 s.
+        "step_peaks_mb": sampler.step_peaks[1:],
         "device": str(jax.devices()[0]),
     }
+    if args.compiled_rerun:
+        # The same first step again, now compiled: compile time = cold − compiled first step.
+        cpu_again = time.process_time()
+        rollout.run(inputs, forcings.isel(time=[0]))
+        record["compiled_first_step_s"] = round(rollout.step_seconds[0], 2)
+        record["compiled_first_step_cpu_s"] = round(time.process_time() - cpu_again, 2)
     print("RESULT " + json.dumps(record), flush=True)
+
+
+def _log(message: str) -> None:
+    """Progress of a child on stderr, with its memory (long 0.25° runs)."""
+    print(
+        f"  [{time.time() - PROCESS_START:7.1f} s] {message}: VmRSS {_proc_status_mb('VmRSS')} MB",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _proc_status_mb(field: str) -> int:
@@ -179,16 +259,58 @@ def _proc_status_mb(field: str) -> int:
     raise KeyError(field)
 
 
-def _run_child(model: str, steps: int, cache: Path, ckpt: Path | None, fuse: bool) -> dict:
+def _run_child(model: str, steps: int, cache: Path, ckpt: Path | None, args) -> dict:
     command = [sys.executable, __file__, "--child", "--model", model, "--steps", str(steps)]
     command += ["--cache", str(cache)] + (["--checkpoint", str(ckpt)] if ckpt else [])
-    command += [] if fuse else ["--reference-op-order"]
+    command += [] if args.fuse else ["--reference-op-order"]
+    command += ["--chunk-size", str(args.chunk_size)] if args.chunk_size else []
+    command += ["--memory-budget-gb", str(args.memory_budget_gb)] if args.memory_budget_gb else []
+    # 1.0° and smaller: rerun step 1 compiled (cheap); 0.25°: later steps give the steady time.
+    command += ["--compiled-rerun"] if model in ("A", "small") else []
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    out = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    for line in out.stdout.splitlines():
+    with tempfile.TemporaryFile("w+") as out:
+        child = subprocess.Popen(command, env=env, stdout=out, stderr=None, text=True)
+        # The watchdog lives here, not in the child: a compiling child may hold its GIL.
+        cap_mb = args.rss_cap_gb * 1024 if args.rss_cap_gb else None
+        while child.poll() is None:
+            if cap_mb and _status_mb(child.pid, "VmRSS") > cap_mb:
+                child.kill()
+                child.wait()
+                raise RuntimeError(f"{model}: RSS passed the cap of {args.rss_cap_gb} GB: killed")
+            time.sleep(0.2)
+        out.seek(0)
+        stdout = out.read()
+    for line in stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[7:])
-    raise RuntimeError(f"child failed: {out.stderr[-3000:]}")
+    raise RuntimeError(f"child failed (rc {child.returncode}): {stdout[-2000:]}")
+
+
+def _status_mb(pid: int, field: str) -> int:
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    for line in text.splitlines():
+        if line.startswith(field + ":"):
+            return round(int(line.split()[1]) / 1024)
+    return 0
+
+
+def _compile_seconds(record: dict) -> tuple[float, float]:
+    """First step − the compiled step (rerun of step 1, else the mean of later steps)."""
+    if "compiled_first_step_s" in record:
+        return (
+            record["first_step_s"] - record["compiled_first_step_s"],
+            record["first_step_cpu_s"] - record["compiled_first_step_cpu_s"],
+        )
+    later, later_cpu = record["later_steps_s"], record["later_steps_cpu_s"]
+    if not later:
+        return float("nan"), float("nan")
+    return (
+        record["first_step_s"] - sum(later) / len(later),
+        record["first_step_cpu_s"] - sum(later_cpu) / len(later_cpu),
+    )
 
 
 def main() -> None:
@@ -201,11 +323,18 @@ def main() -> None:
         action="store_false",
         help="no fused edge MLP, no precomputed edge embeddings (bit-exact with the reference)",
     )
+    parser.add_argument("--chunk-size", type=int, default=0, help="grid nodes per chunk (0: auto)")
+    parser.add_argument(
+        "--memory-budget-gb", type=float, default=0, help="step memory budget (0: available)"
+    )
+    parser.add_argument("--rss-cap-gb", type=float, default=0, help="kill a run above this RSS")
+    parser.add_argument("--no-warm", dest="warm", action="store_false")
     parser.add_argument("--json", default=None)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
     parser.add_argument("--cache", help=argparse.SUPPRESS)
     parser.add_argument("--checkpoint", help=argparse.SUPPRESS)
+    parser.add_argument("--compiled-rerun", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         args.steps = args.steps[0]
@@ -222,18 +351,19 @@ def main() -> None:
         "load_avg": os.getloadavg(),
         "versions": {"jax": jax.__version__, "python": platform.python_version()},
         "optimised": args.fuse,
+        "chunk_size": args.chunk_size or "auto",
         "models": {},
     }
     for model in args.models:
         ckpt = None
-        if model == "small":
-            ckpt = work / "small.npz"
+        if model in SHAPES:
+            ckpt = work / f"{model}.npz"
             started = time.perf_counter()
-            _small_checkpoint(ckpt)
-            print(f"[small] random checkpoint + graphs: {time.perf_counter() - started:.1f} s")
+            _random_checkpoint(model, ckpt)
+            print(f"[{model}] random checkpoint: {time.perf_counter() - started:.1f} s")
         runs = {}
         for steps in args.steps:
-            record = _run_child(model, steps, work / f"cache_{model}_{steps}", ckpt, args.fuse)
+            record = _run_child(model, steps, work / f"cache_{model}_{steps}", ckpt, args)
             runs[steps] = record
             later = record["later_steps_s"]
             per_step = sum(later) / len(later) if later else float("nan")
@@ -241,36 +371,56 @@ def main() -> None:
                 f"[{model}] {steps} step(s): first step (compile + run) {record['first_step_s']} s, "
                 f"steady {per_step:.2f} s/step, peak RSS {record['peak_rss_mb']} MB (process), "
                 f"{record['rss_before_rollout_mb']} → {record['peak_rss_during_rollout_mb']} MB "
-                "(before rollout → peak during rollout)"
+                f"(before rollout → peak during rollout), per-step (VmRSS, RssAnon) peaks "
+                f"{record['step_peaks_mb']} MB, chunks {record['chunk_plan']}",
+                flush=True,
             )
-        warm = _run_child(model, 1, work / f"cache_{model}_{args.steps[0]}", ckpt, args.fuse)
         steady = [s for r in runs.values() for s in r["later_steps_s"]]
-        s_per_step = sum(steady) / len(steady) if steady else float("nan")
+        steady += [
+            r["compiled_first_step_s"] for r in runs.values() if "compiled_first_step_s" in r
+        ]
         steady_cpu = [s for r in runs.values() for s in r["later_steps_cpu_s"]]
-        cpu_per_step = sum(steady_cpu) / len(steady_cpu) if steady_cpu else float("nan")
+        steady_cpu += [
+            r["compiled_first_step_cpu_s"]
+            for r in runs.values()
+            if "compiled_first_step_cpu_s" in r
+        ]
+        compiles = [_compile_seconds(r) for r in runs.values()]
         summary = {
-            "s_per_step": round(s_per_step, 2),
-            "cpu_s_per_step": round(cpu_per_step, 2),
-            # Per cold run: first step minus the same step once compiled (least disturbed run).
-            "compile_s": min(r["compile_s"] for r in runs.values()),
-            "compile_cpu_s": min(r["compile_cpu_s"] for r in runs.values()),
-            "warm_first_step_s": warm["first_step_s"],
-            "warm_compile_s": warm["compile_s"],
-            "warm_compile_cpu_s": warm["compile_cpu_s"],
+            "s_per_step": round(sum(steady) / len(steady), 2) if steady else None,
+            "cpu_s_per_step": round(sum(steady_cpu) / len(steady_cpu), 2) if steady_cpu else None,
+            # Per cold run: first step minus the compiled step (least disturbed run).
+            "compile_s": round(min(c[0] for c in compiles), 2),
+            "compile_cpu_s": round(min(c[1] for c in compiles), 2),
             "peak_rss_mb": {steps: r["peak_rss_mb"] for steps, r in runs.items()},
             "peak_rss_during_rollout_mb": {
                 steps: r["peak_rss_during_rollout_mb"] for steps, r in runs.items()
             },
             "runs": runs,
         }
+        if args.warm:
+            warm = _run_child(model, 1, work / f"cache_{model}_{args.steps[0]}", ckpt, args)
+            step = summary["s_per_step"] or 0.0
+            summary.update(
+                warm_first_step_s=warm["first_step_s"],
+                warm_compile_s=round(warm["first_step_s"] - step, 2),
+                warm_start_s=round(warm["process_start_to_first_prediction_s"] - step, 2),
+                warm=warm,
+            )
         results["models"][model] = summary
         print(
             f"[{model}] s/step {summary['s_per_step']} "
             f"(CPU {summary['cpu_s_per_step']} s/step over {os.cpu_count()} cores), "
             f"compile {summary['compile_s']} s (CPU {summary['compile_cpu_s']} s), "
-            f"warm start (cache) first step {warm['first_step_s']} s "
-            f"(compile ≈ {summary['warm_compile_s']} s, CPU {summary['warm_compile_cpu_s']} s), peak RSS by steps "
-            f"{summary['peak_rss_mb']} MB, during the rollout {summary['peak_rss_during_rollout_mb']} MB"
+            + (
+                f"warm start (cache): process start → ready {summary['warm_start_s']} s, first "
+                f"step {summary['warm_first_step_s']} s (compile ≈ {summary['warm_compile_s']} s), "
+                if args.warm
+                else ""
+            )
+            + f"peak RSS by steps {summary['peak_rss_mb']} MB, during the rollout "
+            f"{summary['peak_rss_during_rollout_mb']} MB",
+            flush=True,
         )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))

@@ -47,7 +47,9 @@ def _pins() -> dict[str, str]:
 
 def _roots() -> list[Requirement]:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    return [Requirement(r) for r in project["dependencies"] + project["optional-dependencies"]["deploy"]]
+    return [
+        Requirement(r) for r in project["dependencies"] + project["optional-dependencies"]["deploy"]
+    ]
 
 
 def closure() -> set[str]:

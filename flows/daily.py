@@ -78,9 +78,9 @@ class FlowHeartbeat:
 
 
 @task(name="resolve-init-time")
-def resolve_init_time(init_time: str | None, source: str) -> str:
+def resolve_init_time(init_time: str | None, source: str, opendata_url: str = "") -> str:
     """The cycle's init time, ISO 8601 UTC."""
-    return inputs.resolve_init_time(init_time, source=source).isoformat()
+    return inputs.resolve_init_time(init_time, source=source, opendata_url=opendata_url).isoformat()
 
 
 @task(name="get-or-create-run")
@@ -105,9 +105,12 @@ def acquire_inputs(run_id: int) -> str:
         gateway.init_time(run_id),
         levels=config.levels,
         grid_deg=config.grid_deg,
-        cache_dir=Path(settings.GCF_CACHE_DIR) / "era5",
+        cache_dir=Path(settings.GCF_CACHE_DIR),
         source=config.data_source,
+        opendata_url=config.opendata_url,
     )
+    synthetic, origin = inputs.input_origin(cached)
+    gateway.record_input_origin(run_id, synthetic=synthetic, description=origin)
     target = paths.inputs_path(run_id)
     with atomic_output(target) as tmp:
         shutil.copyfile(cached, tmp)
@@ -135,6 +138,7 @@ def validate_inputs(run_id: int, path: str) -> None:
         levels=config.levels,
         grid_deg=config.grid_deg,
         stats_dir=Path(config.stats_dir) if config.stats_dir else None,
+        input_variables=inputs.task_input_variables(config.checkpoint_path, config.data_source),
     )
     gateway.record_lineage(run_id, guardrails=checked)
 
@@ -181,7 +185,11 @@ _RUN_OF_FLOW_RUN: dict[str, int] = {}
 
 @flow(name="daily-forecast", on_crashed=[_on_crashed], on_cancellation=[_on_crashed])
 def daily_forecast(
-    init_time: str | None = None, run_id: int | None = None, triggered_by: str = "cli"
+    init_time: str | None = None,
+    run_id: int | None = None,
+    triggered_by: str = "cli",
+    source: str = "",
+    predictor_spec: str = "",
 ) -> int:
     """One forecast cycle; returns the run id.
 
@@ -190,13 +198,15 @@ def daily_forecast(
       run_id: an existing run to execute (admin reruns, backfills, a resumed run); its own
         init time and frozen configuration are used.
       triggered_by: schedule / cli / admin / backfill (for a new run).
+      source: the data source of a new run ("" = from the checkpoint's task or settings).
+      predictor_spec: the predictor of a new run ("" = from the settings).
     """
     log = get_run_logger()
     # Runs whose flow died are resumed or closed (also scheduled: flows/deployments.py).
     gateway.reap()
     if run_id is None:
-        config = cycle.cycle_config()
-        resolved = resolve_init_time(init_time, config.data_source)
+        config = cycle.cycle_config(source=source, predictor_spec=predictor_spec)
+        resolved = resolve_init_time(init_time, config.data_source, config.opendata_url)
         run_id, created = get_or_create_run(resolved, config, triggered_by)
         if not created:
             log.info("cycle %s already has run %s; not starting another", resolved, run_id)
@@ -264,13 +274,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--init-time", help="ISO 8601 UTC init time (default: latest cycle)")
     parser.add_argument("--run-id", type=int, help="execute (or resume) this existing run")
     parser.add_argument("--triggered-by", default="cli", choices=gateway.TRIGGERS)
+    parser.add_argument(
+        "--source",
+        default="",
+        choices=["", *cycle.SOURCES],
+        help="data source of a new run (default: from the checkpoint's task or GCF_DATA_SOURCE)",
+    )
+    parser.add_argument("--predictor", default="", help="predictor spec of a new run")
     args = parser.parse_args(argv)
     if not os.environ.get("PREFECT_API_URL"):
         # Prefect will start a temporary API server as our child: never leave it behind.
         guard_process_group()
     try:
         run_id = daily_forecast(
-            init_time=args.init_time, run_id=args.run_id, triggered_by=args.triggered_by
+            init_time=args.init_time,
+            run_id=args.run_id,
+            triggered_by=args.triggered_by,
+            source=args.source,
+            predictor_spec=args.predictor,
         )
     except ForecastError as exc:
         print(f"forecast cycle failed: {type(exc).__name__}: {exc}", file=sys.stderr)

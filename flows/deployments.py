@@ -13,15 +13,23 @@ import sys
 from prefect import Flow, serve
 
 from flows.daily import daily_forecast
+from flows.opendata import opendata_poll
 from flows.reaper import reap_stale_runs
 
-# 06:15 UTC every day: the 00 UTC analysis is complete by then (ERA5T lags days, and
+# 06:15 UTC every day: the ERA5 hindcast of the newest init time ERA5T holds (it lags ~5 days;
 # resolve_init_time picks the latest cycle that is actually available).
 DAILY_CRON = "15 6 * * *"
+# Every 15 minutes: start the real-time cycle of each IFS open-data cycle (00/06/12/18 UTC)
+# as soon as it is completely published (~6–8 h after its nominal time, not at a fixed
+# minute): the poll reads the cycles' indexes and starts each cycle once.
+OPENDATA_POLL_CRON = "*/15 * * * *"
 # Every 2 minutes: resume runs whose flow died, fail runs silent for too long.
 REAPER_CRON = "*/2 * * * *"
-# 09:00 UTC every day: score the runs whose truth has become available.
+# 09:00 UTC every day: score the runs whose ERA5 truth has become available (tier 2).
 VERIFY_CRON = "0 9 * * *"
+# Hourly at :40: score open-data runs against each IFS analysis as it is published (tier 1;
+# a cycle's analysis appears ~6–8 h after its valid time).
+VERIFY_ANALYSIS_CRON = "40 * * * *"
 
 
 def _verify_flow() -> Flow | None:
@@ -42,11 +50,29 @@ def build_deployments() -> list:
             parameters={"triggered_by": "schedule"},
             tags=["forecast"],
         ),
+        opendata_poll.to_deployment(
+            name="opendata-poll", cron=OPENDATA_POLL_CRON, tags=["forecast", "opendata"]
+        ),
         reap_stale_runs.to_deployment(name="reaper", cron=REAPER_CRON, tags=["maintenance"]),
     ]
     verify = _verify_flow()
     if verify is not None:
-        deployments.append(verify.to_deployment(name="daily", cron=VERIFY_CRON, tags=["verify"]))
+        deployments.append(
+            verify.to_deployment(
+                name="daily",
+                cron=VERIFY_CRON,
+                parameters={"truth_source": "era5"},
+                tags=["verify"],
+            )
+        )
+        deployments.append(
+            verify.to_deployment(
+                name="ifs-analysis",
+                cron=VERIFY_ANALYSIS_CRON,
+                parameters={"truth_source": "ifs_analysis"},
+                tags=["verify", "opendata"],
+            )
+        )
     return deployments
 
 

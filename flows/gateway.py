@@ -82,6 +82,11 @@ def record_lineage(run_id: int, **entries) -> None:
     services.run_record_lineage(run_id=run_id, **entries)
 
 
+def record_input_origin(run_id: int, *, synthetic: bool, description: str) -> None:
+    """Where the inputs came from (the inputs file's own account)."""
+    services.run_record_input_origin(run_id=run_id, synthetic=synthetic, description=description)
+
+
 def record_timing(run_id: int, stage: str, seconds: float) -> None:
     """Records how long a stage took."""
     services.run_record_timing(run_id=run_id, stage=stage, seconds=seconds)

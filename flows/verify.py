@@ -1,8 +1,13 @@
 """The verification flow: score every run whose truth has arrived since it was last scored.
 
-Daily (see `flows/deployments.py`): find succeeded runs with unscored leads → for each, the
+Two tiers, each its own deployment (see `flows/deployments.py`): `truth_source="ifs_analysis"`
+scores open-data runs against the IFS analysis (step 0 of later cycles, published hours after
+each valid time), `truth_source="era5"` scores every run against ERA5T when it arrives. Both are
+stored side by side (`ScoreSum.truth_source`).
+
+Per tier: find succeeded runs with unscored leads → for each, the
 leads whose valid time's truth is now available (ERA5T ~5 days behind; the synthetic world
-mimics that) → acquire that truth through the ERA5 cache (retried when not there yet) → the
+mimics that) → acquire that truth through its cache (retried when not there yet) → the
 climatology for those days → score on the Celery `cpu` queue (model, persistence, climatology;
 sums upserted, so re-scoring is idempotent; score plots and error maps rendered) → the
 cross-run history and scorecard plots. A run that fails to score is recorded and the others
@@ -31,6 +36,7 @@ from django.conf import settings  # noqa: E402
 from forecast.errors import DataUnavailableError, ForecastError  # noqa: E402
 from webapp.runs import selectors as run_selectors  # noqa: E402
 from webapp.verification import execution, selectors, services  # noqa: E402
+from webapp.verification.models import DEFAULT_TRUTH, TruthSource  # noqa: E402
 from webapp.verification.tasks import render_summary_task, score_run_task  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -40,18 +46,32 @@ def _timeout_s() -> int:
     return int(getattr(settings, "GCF_RENDER_TIMEOUT_S", 3600))
 
 
+def _horizon(run, truth_source: str, when: pd.Timestamp) -> tuple[str, object]:
+    """(cache key, function giving the newest valid time with truth) of a run's tier."""
+    if truth_source == TruthSource.IFS_ANALYSIS:
+        url = (run.config or {}).get("opendata_url", "")
+        return f"ifs:{url}", lambda: execution.analysis_available_until(run, now=when)
+    source = execution.era5_source(run)
+    if source is None:
+        return "none", lambda: None
+    return source, lambda: execution.truth_available_until(source, now=when)
+
+
 @task(name="find-verifiable-leads")
-def find_verifiable_leads(now: str, run_ids: list[int] | None) -> list[dict]:
+def find_verifiable_leads(
+    now: str, run_ids: list[int] | None, truth_source: str = DEFAULT_TRUTH
+) -> list[dict]:
     """Runs with leads whose truth is available and not yet scored: `[{run_id, valid_times}]`."""
     log = get_run_logger()
     when = pd.Timestamp(now)
     horizons: dict[str, dt.datetime | None] = {}
     pending = []
-    for item in selectors.runs_awaiting_verification(run_ids=run_ids):
-        source = item["data_source"]
+    for item in selectors.runs_awaiting_verification(run_ids=run_ids, truth_source=truth_source):
+        run = run_selectors.run_get(run_id=item["run_id"])
+        source, available_until = _horizon(run, truth_source, when)
         if source not in horizons:
             try:
-                horizons[source] = execution.truth_available_until(source, now=when)
+                horizons[source] = available_until()
             except DataUnavailableError as exc:
                 log.warning(
                     "truth availability for %s unknown (%s); skipping its runs", source, exc
@@ -60,7 +80,6 @@ def find_verifiable_leads(now: str, run_ids: list[int] | None) -> list[dict]:
         horizon = horizons[source]
         if horizon is None:
             continue
-        run = run_selectors.run_get(run_id=item["run_id"])
         scored = set(item["leads_scored"])
         valid = [
             t
@@ -81,9 +100,11 @@ def find_verifiable_leads(now: str, run_ids: list[int] | None) -> list[dict]:
     retry_delay_seconds=[10, 60, 300],
     retry_condition_fn=retry_only_transient,
 )
-def acquire_truth(run_id: int, valid_times: list[str]) -> str:
-    """The truth at the init and valid times, through the ERA5 cache → `var/runs/<id>/truth.nc`."""
-    return str(execution.prepare_truth(run_id=run_id, valid_times=valid_times))
+def acquire_truth(run_id: int, valid_times: list[str], truth_source: str = DEFAULT_TRUTH) -> str:
+    """The truth of one tier at the init and valid times, through its cache → the run's dir."""
+    return str(
+        execution.prepare_truth(run_id=run_id, valid_times=valid_times, truth_source=truth_source)
+    )
 
 
 @task(name="prepare-climatology")
@@ -93,9 +114,9 @@ def prepare_climatology(run_id: int, valid_times: list[str]) -> str:
 
 
 @task(name="score-run")
-def score_run(run_id: int) -> dict:
-    """Scores the run on the Celery `cpu` queue and waits for it."""
-    result = score_run_task.apply_async(args=[run_id], queue="cpu")
+def score_run(run_id: int, truth_source: str = DEFAULT_TRUTH) -> dict:
+    """Scores the run against one tier's truth on the Celery `cpu` queue and waits for it."""
+    result = score_run_task.apply_async(args=[run_id, truth_source], queue="cpu")
     return result.get(timeout=_timeout_s(), disable_sync_subtasks=False)
 
 
@@ -107,23 +128,26 @@ def render_summary() -> list[str]:
 
 
 @flow(name="verify")
-def verify(now: str | None = None, run_ids: list[int] | None = None) -> dict:
+def verify(
+    now: str | None = None, run_ids: list[int] | None = None, truth_source: str = DEFAULT_TRUTH
+) -> dict:
     """Scores the newly verifiable leads of every run; returns what was scored and what failed.
 
     Args:
       now: ISO 8601 UTC "current time" for truth availability (default: the clock).
       run_ids: only these runs (default: every succeeded run not fully verified).
+      truth_source: the tier: "era5" (every run) or "ifs_analysis" (open-data runs).
     """
     log = get_run_logger()
     now = now or pd.Timestamp.now(tz="UTC").isoformat()
     scored, failed = {}, {}
-    for item in find_verifiable_leads(now, run_ids):
+    for item in find_verifiable_leads(now, run_ids, truth_source):
         run_id = item["run_id"]
         try:
-            acquire_truth(run_id, item["valid_times"])
+            acquire_truth(run_id, item["valid_times"], truth_source)
             origin = prepare_climatology(run_id, item["valid_times"])
             log.info("run %s: climatology %s", run_id, origin)
-            result = score_run(run_id)
+            result = score_run(run_id, truth_source)
             scored[run_id] = result["leads"]
         except Exception as exc:  # noqa: BLE001 - one run's failure must not stop the others
             log.error("run %s: verification failed: %s: %s", run_id, type(exc).__name__, exc)
@@ -144,9 +168,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--now", help="ISO 8601 UTC time to judge truth availability at")
     parser.add_argument("--run-id", type=int, action="append", help="only this run (repeatable)")
+    parser.add_argument(
+        "--truth",
+        default=DEFAULT_TRUTH,
+        choices=TruthSource.values,
+        help="the tier: era5 (default) or ifs_analysis (open-data runs vs the IFS analysis)",
+    )
     args = parser.parse_args(argv)
     try:
-        result = verify(now=args.now, run_ids=args.run_id)
+        result = verify(now=args.now, run_ids=args.run_id, truth_source=args.truth)
     except ForecastError as exc:
         print(f"verify: error: {exc}", file=sys.stderr)
         return 2

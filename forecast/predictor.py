@@ -159,6 +159,7 @@ def load_predictor(
     *,
     graphs_cache_dir: str | Path | None = None,
     spill_dir: str | Path | None = None,
+    grid_chunk_size: int | None = None,
 ) -> ForecastPredictor:
     """Returns the predictor named by `spec`.
 
@@ -169,6 +170,8 @@ def load_predictor(
       graphs_cache_dir: where built graphs are cached (optional).
       spill_dir: where GraphCast keeps a forecast's lead arrays as memory-mapped files, so host
         memory stays bounded for long or high-resolution rollouts (optional; see `Rollout`).
+      grid_chunk_size: grid nodes per chunk of GraphCast's encoder/decoder; None decides
+        from the memory available (see `forecast.model.chunking`).
 
     Raises:
       InvalidInputError: unknown spec or missing stats directory.
@@ -178,7 +181,11 @@ def load_predictor(
     if stats_dir is None:
         raise InvalidInputError(f"predictor {spec!r} needs a stats directory")
     return GraphCastPredictor.from_files(
-        spec, stats_dir, graphs_cache_dir=graphs_cache_dir, spill_dir=spill_dir
+        spec,
+        stats_dir,
+        graphs_cache_dir=graphs_cache_dir,
+        spill_dir=spill_dir,
+        grid_chunk_size=grid_chunk_size,
     )
 
 
@@ -198,12 +205,17 @@ class GraphCastPredictor:
         stats_dir: str | Path,
         graphs_cache_dir: str | Path | None = None,
         spill_dir: str | Path | None = None,
+        grid_chunk_size: int | None = None,
     ) -> GraphCastPredictor:
         """Loads the checkpoint and stats; graphs are built on the first forecast."""
         from forecast.model.rollout import Rollout
 
         rollout = Rollout.from_files(
-            checkpoint, stats_dir, graphs_cache_dir=graphs_cache_dir, spill_dir=spill_dir
+            checkpoint,
+            stats_dir,
+            graphs_cache_dir=graphs_cache_dir,
+            spill_dir=spill_dir,
+            grid_chunk_size=grid_chunk_size,
         )
         return cls(rollout, rollout.identity)
 

@@ -15,7 +15,7 @@ export GCF_REDIS_PORT=${GCF_REDIS_PORT:-6390}   # the project's own Redis, not t
 export GCF_REDIS_URL=redis://127.0.0.1:$GCF_REDIS_PORT
 export GCF_DATA_SOURCE=${GCF_DATA_SOURCE:-synthetic}
 export GCF_GRID_DEG=${GCF_GRID_DEG:-1.0}
-export GCF_STEPS=${GCF_STEPS:-4}
+export GCF_STEPS=${GCF_STEPS:-40}   # 10 days of 6-h leads
 export DO_NOT_TRACK=1 PREFECT_SERVER_ANALYTICS_ENABLED=false
 PY=$PWD/.venv/bin/python
 logs=$GCF_VAR_DIR/logs
@@ -63,9 +63,10 @@ if [ "$GCF_DATA_SOURCE" = synthetic ]; then
   echo "demo: verification done after $(elapsed) s"
 fi
 
-spawn "$PY" manage.py runserver 127.0.0.1:8000 --noreload
+port=${GCF_SITE_PORT:-8000}
+spawn "$PY" manage.py runserver "127.0.0.1:$port" --noreload
 for _ in $(seq 200); do
-  (exec 3<>/dev/tcp/127.0.0.1/8000) 2>/dev/null && break; sleep 0.1
+  (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.1
 done
-echo "demo: site served at http://127.0.0.1:8000 after $(elapsed) s from start (admin: /admin/). Ctrl-C stops."
+echo "demo: site served at http://127.0.0.1:$port after $(elapsed) s from start (admin: /admin/). Ctrl-C stops."
 wait "${pids[-1]}"

@@ -5,6 +5,12 @@
 
 The CDS is configured the standard way (`CDSAPI_URL`/`CDSAPI_KEY` or `~/.cdsapirc`);
 `--source synthetic` uses the offline synthetic world instead. Progress goes to stderr.
+
+`--source opendata` takes the two frames from ECMWF's real-time IFS open data (the server at
+`GCF_OPENDATA_URL`, default ECMWF's), for operational-style checkpoints (no precipitation
+input); `--latest` is then the newest cycle whose fields are all published:
+
+    forecast fetch --source opendata --latest --grid 0.25 --levels 13 --output inputs.nc
 """
 
 from __future__ import annotations
@@ -26,6 +32,18 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("GCF_VAR_DIR", "var")) / "cache" / "era5"
 
 
+def opendata_url() -> str:
+    """The open-data server's base URL: `$GCF_OPENDATA_URL`, default ECMWF's public server."""
+    from forecast.data.opendata import DEFAULT_URL
+
+    return os.environ.get("GCF_OPENDATA_URL", "").strip() or DEFAULT_URL
+
+
+def default_opendata_cache_dir() -> Path:
+    """`$GCF_VAR_DIR/cache/opendata`, or `var/cache/opendata` in the current directory."""
+    return default_cache_dir().parent / "opendata"
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "fetch",
@@ -41,7 +59,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--levels", type=int, default=13, help="pressure level set: 13, 25 or 37")
     parser.add_argument("--output", required=True, type=Path, help="NetCDF file to write")
     parser.add_argument("--cache", type=Path, default=None, help="ERA5 request cache directory")
-    parser.add_argument("--source", choices=("cds", "synthetic"), default="cds")
+    parser.add_argument(
+        "--source",
+        choices=("cds", "synthetic", "opendata"),
+        default="cds",
+        help="ERA5 from the CDS, the offline synthetic world, or IFS open data (real time)",
+    )
     parser.add_argument(
         "--format", choices=("netcdf", "grib"), default="netcdf", help="what to ask the CDS for"
     )
@@ -71,13 +94,22 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.quiet:
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    cache = args.cache or default_cache_dir()
     progress = None if args.quiet else _ProgressPrinter()
-    client = None
+    client = opendata_client = None
+    if args.source == "opendata":
+        from forecast.data.opendata import OpenDataClient
+
+        cache = args.cache or default_opendata_cache_dir()
+        opendata_client = OpenDataClient(opendata_url())
+        # The CDS client for statics a cycle lacks is made on that cache miss only.
+    else:
+        cache = args.cache or default_cache_dir()
     if args.source == "cds":
         client = CdsClient(progress=progress)
     if args.latest:
-        init = acquire.resolve_init_time(args.source, client=client, cache_dir=cache)
+        init = acquire.resolve_init_time(
+            args.source, client=client, cache_dir=cache, opendata_client=opendata_client
+        )
         print(f"latest available init time: {init:%Y-%m-%dT%H:%M}Z", file=sys.stderr)
     else:
         try:
@@ -95,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
         client=client,
         progress=progress,
         data_format=args.format,
+        opendata_client=opendata_client,
+        statics_cache_dir=default_cache_dir() if args.source == "opendata" else None,
     )
     print(
         f"wrote {path} (init {init:%Y-%m-%dT%H:%M}Z, {args.source}, {args.grid:g}°, "

@@ -3,7 +3,8 @@
 `acquire_inputs` plans the CDS requests an init time needs, fetches what the cache lacks,
 converts and writes the two input frames in DeepMind's example-batch layout. `acquire_truth`
 fetches analyses at valid times through the same cache. `source="synthetic"` takes the same
-path's output shape from the offline synthetic world instead (no network).
+path's output shape from the offline synthetic world instead (no network); `source="opendata"`
+takes the frames from ECMWF's real-time IFS open data (`forecast.data.opendata`).
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import xarray as xr
@@ -43,10 +44,13 @@ from forecast.data.requests import (
 )
 from forecast.errors import InvalidInputError
 
+if TYPE_CHECKING:
+    from forecast.data.opendata import OpenDataClient
+
 LOGGER = logging.getLogger(__name__)
 
-Source = Literal["cds", "synthetic"]
-SOURCES = ("cds", "synthetic")
+Source = Literal["cds", "synthetic", "opendata"]
+SOURCES = ("cds", "synthetic", "opendata")
 # Stand-in for ERA5T's publication delay when running on the synthetic world.
 SYNTHETIC_LATENCY = dt.timedelta(days=5)
 # CDS requests in flight at once: queue waits overlap; the CDS limits each user's active jobs.
@@ -79,19 +83,22 @@ def resolve_init_time(
     client: CdsClient | None = None,
     cache_dir: Path | str | None = None,
     init_hours: Sequence[int] = INIT_HOURS,
+    opendata_client: OpenDataClient | None = None,
 ) -> dt.datetime:
     """The newest init time whose inputs exist.
 
-    For the CDS this probes (see `forecast.data.availability.latest_init_time`). For the
+    For the CDS this probes (see `forecast.data.availability.latest_init_time`); for open data
+    it reads the indexes of recent cycles (`forecast.data.opendata.latest_cycle`). For the
     synthetic world every time exists; it returns now − 5 days floored to 00/12 UTC, a stand-in
     for ERA5T's publication delay so both sources behave alike.
 
     Args:
-        source: `cds` or `synthetic`.
+        source: `cds`, `synthetic` or `opendata`.
         now: the current time (naive UTC); default the clock.
         client: the CDS client to probe with (default: configured the standard way).
         cache_dir: cache for probe results (optional).
         init_hours: the hours (UTC) an init time may have.
+        opendata_client: the open-data client (`opendata` only; required).
 
     Returns:
         Naive UTC datetime.
@@ -101,6 +108,12 @@ def resolve_init_time(
         init = floor_to_init_hour(now - SYNTHETIC_LATENCY, init_hours)
         LOGGER.info("synthetic source: init time %s (now − 5 days, ERA5T stand-in)", init)
         return init
+    if source == "opendata":
+        from forecast.data.opendata import latest_cycle
+
+        if opendata_client is None:
+            raise InvalidInputError("source opendata needs an open-data client (its URL)")
+        return latest_cycle(opendata_client, now=now)
     if source != "cds":
         raise InvalidInputError(f"unknown source {source!r}; choose one of {SOURCES}")
     return latest_init_time(
@@ -123,6 +136,8 @@ def acquire_inputs(
     progress: ProgressCallback | None = None,
     seed: int = 0,
     data_format: str = "netcdf",
+    opendata_client: OpenDataClient | None = None,
+    statics_cache_dir: Path | str | None = None,
 ) -> Path:
     """Write the model inputs for `init_time`: the frames T − 6 h and T, plus statics.
 
@@ -130,13 +145,18 @@ def acquire_inputs(
         init_time: the init time T (naive UTC or aware; ISO string accepted).
         levels: level count (13/25/37) or hPa list, in the checkpoint's order.
         grid_deg: the checkpoint's grid spacing.
-        cache_dir: the ERA5 request cache (`var/cache/era5`).
+        cache_dir: the ERA5 request cache (`var/cache/era5`); for `opendata` the open-data
+            cache (`var/cache/opendata`).
         output: where to write; default `<cache_dir>/inputs/<source>-<T>-<grid>deg-<n>l.nc`.
-        source: `cds` (fetch, cached) or `synthetic` (offline world, no network).
+        source: `cds` (fetch, cached), `synthetic` (offline world, no network) or `opendata`
+            (IFS open data, cached; the operational task's inputs, without precipitation).
         client: CDS client; default one configured the standard way, made only on a cache miss.
         progress: called with each `CdsProgress` of a CDS retrieval.
         seed: synthetic world seed.
         data_format: what to ask the CDS for (`netcdf` or `grib`).
+        opendata_client: the open-data client (`opendata` only; required).
+        statics_cache_dir: the ERA5 cache the statics come from when an open-data cycle lacks
+            them (through `client`); None: such a cycle is an error.
 
     Returns:
         The written example-batch NetCDF (attrs `source`, `synthetic`, `init_time`).
@@ -157,6 +177,19 @@ def acquire_inputs(
         fields = fetch_fields(requests, cache_dir=cache_dir, client=client, progress=progress)
         ds = convert.assemble_frames(fields, frames, levels=level_set, variables=INPUT_VARIABLES)
         ds.attrs["era5_requests"] = json.dumps([r.cache_key for r in requests])
+    elif source == "opendata":
+        from forecast.data.opendata import acquire_opendata_inputs
+
+        if opendata_client is None:
+            raise InvalidInputError("source opendata needs an open-data client (its URL)")
+        ds = acquire_opendata_inputs(
+            init,
+            levels=level_set,
+            grid_deg=grid_deg,
+            cache_dir=cache_dir,
+            client=opendata_client,
+            era5_statics=_era5_statics(statics_cache_dir, client, progress, data_format),
+        )
     else:
         raise InvalidInputError(f"unknown source {source!r}; choose one of {SOURCES}")
     ds.attrs["init_time"] = init.isoformat()
@@ -177,11 +210,13 @@ def acquire_truth(
     client: CdsClient | None = None,
     progress: ProgressCallback | None = None,
     seed: int = 0,
+    opendata_client: OpenDataClient | None = None,
 ) -> Path:
     """Write analyses ("truth") at `valid_times` in the model layout, through the same cache.
 
     Holds the target variables (surface incl. `total_precipitation_6hr`, atmospheric) at every
-    valid time; no forcings, no statics.
+    valid time; no forcings, no statics. `source="opendata"` gives the IFS analysis (step 0 of
+    each cycle, tier-1 truth; no precipitation) through the open-data cache in `cache_dir`.
 
     Returns:
         The written model-layout NetCDF.
@@ -197,6 +232,14 @@ def acquire_truth(
         fields = fetch_fields(requests, cache_dir=cache_dir, client=client, progress=progress)
         ds = convert.assemble_frames(
             fields, times, levels=level_set, variables=TRUTH_VARIABLES, statics=False
+        )
+    elif source == "opendata":
+        from forecast.data.opendata import acquire_opendata_analysis
+
+        if opendata_client is None:
+            raise InvalidInputError("source opendata needs an open-data client (its URL)")
+        ds = acquire_opendata_analysis(
+            times, levels=level_set, grid_deg=grid_deg, cache_dir=cache_dir, client=opendata_client
         )
     else:
         raise InvalidInputError(f"unknown source {source!r}; choose one of {SOURCES}")
@@ -235,6 +278,24 @@ def fetch_fields(
             cache.evict(request)
             datasets.append(convert.open_cds_file(fetch(request)))
     return convert.combine(datasets)
+
+
+def _era5_statics(
+    cache_dir: Path | str | None,
+    client: CdsClient | None,
+    progress: ProgressCallback | None,
+    data_format: str,
+) -> Callable[[float], xr.Dataset] | None:
+    """The ERA5 statics fetcher an open-data fetch falls back on (None without a cache)."""
+    if cache_dir is None:
+        return None
+
+    def statics(grid_deg: float) -> xr.Dataset:
+        request = plan_statics(grid_deg=grid_deg, data_format=data_format)
+        fields = fetch_fields([request], cache_dir=cache_dir, client=client, progress=progress)
+        return xr.Dataset({name: fields[name] for name in V.STATIC_VARS})
+
+    return statics
 
 
 class _ThreadClients:

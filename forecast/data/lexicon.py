@@ -138,3 +138,61 @@ def source_variable(name: str) -> str:
     variable is served as is.
     """
     return HOURLY_PRECIPITATION if name == "total_precipitation_6hr" else name
+
+
+# --------------------------------------------------------------------------- IFS open data
+# ECMWF's real-time open data (https://www.ecmwf.int/en/forecasts/datasets/open-data) names
+# fields by their MARS `param` short names, which are also the GRIB2 `shortName`s ecCodes gives.
+
+# WMO standard gravity: geopotential = g₀ × geopotential height (`gh`, gpm).
+STANDARD_GRAVITY = 9.80665
+
+
+@dataclass(frozen=True)
+class OpenDataParam:
+    """How one model variable is published as IFS open data.
+
+    Attributes:
+        name: our ERA5 long name (model layout).
+        param: the open-data/MARS parameter (`t`, `2t`, `gh`, ...), also the GRIB shortName.
+        levtype: `pl` (pressure levels) or `sfc`.
+        scale: factor from the published units to ours (`gh` in gpm → geopotential in m² s⁻²).
+        static: an invariant field (published at step 0 by recent cycles only).
+    """
+
+    name: str
+    param: str
+    levtype: str
+    scale: float = 1.0
+    static: bool = False
+
+
+OPENDATA_PARAMS = (
+    OpenDataParam("temperature", "t", "pl"),
+    OpenDataParam("u_component_of_wind", "u", "pl"),
+    OpenDataParam("v_component_of_wind", "v", "pl"),
+    OpenDataParam("vertical_velocity", "w", "pl"),
+    OpenDataParam("specific_humidity", "q", "pl"),
+    # Geopotential on pressure levels: `z` where a cycle publishes it, else `gh` × g₀.
+    OpenDataParam("geopotential", "z", "pl"),
+    OpenDataParam("geopotential", "gh", "pl", scale=STANDARD_GRAVITY),
+    OpenDataParam("2m_temperature", "2t", "sfc"),
+    OpenDataParam("mean_sea_level_pressure", "msl", "sfc"),
+    OpenDataParam("10m_u_component_of_wind", "10u", "sfc"),
+    OpenDataParam("10m_v_component_of_wind", "10v", "sfc"),
+    OpenDataParam("geopotential_at_surface", "z", "sfc", static=True),
+    OpenDataParam("land_sea_mask", "lsm", "sfc", static=True),
+)
+
+
+def opendata_params(name: str) -> tuple[OpenDataParam, ...]:
+    """The open-data parameters that give model variable `name`, preferred first.
+
+    Raises:
+        InvalidInputError: if the open data do not publish `name` (e.g. 6-hourly precipitation
+            at step 0, or TOA radiation, which is derived).
+    """
+    found = tuple(p for p in OPENDATA_PARAMS if p.name == name)
+    if not found:
+        raise InvalidInputError(f"IFS open data do not publish {name!r}")
+    return found

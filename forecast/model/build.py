@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from forecast.model import autoregressive, casting, graphcast, normalization
+from forecast.model.chunking import ChunkPlan
 from forecast.model.config import ModelConfig, TaskConfig
 from forecast.model.graphcast import GraphArrays
 from forecast.model.predictor_base import Predictor
@@ -38,6 +39,7 @@ def build_one_step(
     grid_lat: np.ndarray | None = None,
     bfloat16: bool = True,
     fuse_edge_first_layer: bool = True,
+    chunks: ChunkPlan | None = None,
 ) -> Predictor:
     """One 6 h step in physical units (float32 in, float32 out).
 
@@ -48,6 +50,7 @@ def build_one_step(
       grid_lat: grid-row latitudes for the loss's area weights.
       bfloat16: run the network in bf16 as the reference does (False: float32 throughout).
       fuse_edge_first_layer: see `typed_graph_net.SplitLinear`.
+      chunks: grid stages in chunks (graphs padded by `chunking.pad_graphs`); None: whole.
     """
     # The network itself: works in normalised units and whatever dtype it is handed.
     predictor: Predictor = graphcast.GraphCast(
@@ -56,6 +59,7 @@ def build_one_step(
         graphs,
         grid_lat=grid_lat,
         fuse_edge_first_layer=fuse_edge_first_layer,
+        chunks=chunks,
     )
     # bf16 sits right around the network so normalisation, residual add and feedback all
     # stay float32 (bf16 has ~3 significant digits; residuals would lose the state).
@@ -98,6 +102,7 @@ def build_edge_embedder(
     *,
     bfloat16: bool = True,
     fuse_edge_first_layer: bool = True,
+    chunks: ChunkPlan | None = None,
 ):
     """`() -> GraphArrays.edge_embeddings` (inside `hk.transform`), with the step's casting.
 
@@ -106,7 +111,11 @@ def build_edge_embedder(
     every step.
     """
     network = graphcast.GraphCast(
-        model_config, task_config, graphs, fuse_edge_first_layer=fuse_edge_first_layer
+        model_config,
+        task_config,
+        graphs,
+        fuse_edge_first_layer=fuse_edge_first_layer,
+        chunks=chunks,
     )
     if not bfloat16:
         return lambda: network.embed_edges(jnp.float32)

@@ -27,8 +27,7 @@ from forecast.data.layout import to_example_batch
 from forecast.errors import InvalidInputError
 from forecast.model.config import TaskConfig
 from forecast.model.derived_forcings import add_derived_forcings
-
-STEP = pd.Timedelta(hours=6)
+from forecast.times import STEP, STEP_HOURS
 
 
 def extract_inputs_targets_forcings(
@@ -108,7 +107,7 @@ def extract_inputs_and_forcings_at_init(
     dataset = _prepare(batch, task_config)
     inputs = _subset(_input_window(dataset, task_config), task_config.input_variables, "input")
     _check_finite(inputs, "input")
-    leads = pd.to_timedelta(np.arange(1, steps + 1) * 6, unit="h")
+    leads = pd.to_timedelta(np.arange(1, steps + 1) * STEP_HOURS, unit="h")
     target_times = init + leads
     future = xr.Dataset(
         coords={

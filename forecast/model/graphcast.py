@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from forecast import variables
+from forecast.model.chunking import ChunkPlan
 from forecast.model.config import ModelConfig, TaskConfig
 from forecast.model.predictor_base import Fields, Predictor
 from forecast.model.typed_graph_net import EdgeIndex, GraphNetwork
@@ -32,9 +33,9 @@ class GraphArrays(NamedTuple):
     grid2mesh: EdgeIndex
     mesh: EdgeIndex
     mesh2grid: EdgeIndex
-    # Optional `GraphCast.embed_edges()` output (grid2mesh, mesh, mesh2grid), each [E, 1, L]:
-    # step-invariant, so a rollout computes it once instead of every step.
-    edge_embeddings: tuple[jax.Array, jax.Array, jax.Array] | None = None
+    # Optional `GraphCast.embed_edges()` output (grid2mesh, mesh, mesh2grid), each [E, 1, L]
+    # or None (computed in the step): step-invariant, so a rollout computes it once.
+    edge_embeddings: tuple[jax.Array | None, jax.Array, jax.Array | None] | None = None
 
     @classmethod
     def from_graphs(cls, graphs: Any) -> GraphArrays:
@@ -73,6 +74,9 @@ class GraphCast(Predictor):
         weights without them).
       fuse_edge_first_layer: see `typed_graph_net.SplitLinear` (faster, equivalent up to bf16
         rounding).
+      chunks: run the grid stages (encoder, decoder) in chunks of grid nodes; `graphs` must
+        then be padded by `chunking.pad_graphs` with the same plan. Exact: see
+        `typed_graph_net.GraphNetwork`.
     """
 
     def __init__(
@@ -83,8 +87,10 @@ class GraphCast(Predictor):
         *,
         grid_lat: np.ndarray | None = None,
         fuse_edge_first_layer: bool = True,
+        chunks: ChunkPlan | None = None,
     ) -> None:
         self._graphs = graphs
+        self._chunks = chunks
         levels = np.asarray(task_config.pressure_levels, np.float64)
         # GraphCast weighs levels in proportion to pressure, mean 1.
         self._level_weights = levels / levels.mean()
@@ -105,6 +111,8 @@ class GraphCast(Predictor):
             output_size=None,
             f32_aggregation=True,
             name="grid2mesh_gnn",
+            chunk_size=None if chunks is None else chunks.grid_nodes,
+            edge_chunk_size=None if chunks is None else chunks.grid2mesh_edges,
             **common,
         )
         self._processor = GraphNetwork(
@@ -127,6 +135,7 @@ class GraphCast(Predictor):
             output_size=num_output_channels(task_config),
             f32_aggregation=False,
             name="mesh2grid_gnn",
+            chunk_size=None if chunks is None else chunks.grid_nodes,
             **common,
         )
 
@@ -142,8 +151,14 @@ class GraphCast(Predictor):
         # [B, lat, lon, C] → [N_grid, B, C], lat-major node order.
         grid_data = jnp.transpose(data, (1, 2, 0, 3)).reshape(num_grid, batch, -1)
         graphs = self._graphs
+        # Chunked: the graphs are padded to whole chunks, and so are the data (zero rows).
+        num_nodes = graphs.grid_node_features.shape[0]
+        if num_nodes != num_grid:
+            if self._chunks is None or num_nodes != self._chunks.padded_grid_nodes:
+                raise ValueError(f"graphs have {num_nodes} grid nodes, the data {num_grid}")
+            grid_data = jnp.pad(grid_data, ((0, num_nodes - num_grid), (0, 0), (0, 0)))
         grid_struct = jnp.broadcast_to(
-            graphs.grid_node_features.astype(dtype)[:, None, :], (num_grid, batch, 3)
+            graphs.grid_node_features.astype(dtype)[:, None, :], (num_nodes, batch, 3)
         )
         num_mesh = graphs.mesh_node_features.shape[0]
         mesh_struct = jnp.broadcast_to(
@@ -166,17 +181,22 @@ class GraphCast(Predictor):
             graphs.mesh2grid,
             embedded[2],
         )
-        return self._unstack(decoded["grid_nodes"], batch, num_lat, num_lon)
+        return self._unstack(decoded["grid_nodes"][:num_grid], batch, num_lat, num_lon)
 
-    def embed_edges(self, dtype: jnp.dtype) -> tuple[jax.Array, jax.Array, jax.Array]:
+    def embed_edges(self, dtype: jnp.dtype) -> tuple[jax.Array | None, jax.Array, jax.Array | None]:
         """Edge embeddings of the three graphs, for `GraphArrays.edge_embeddings`.
 
-        They depend only on the weights and the graph structure, not on the data.
+        They depend only on the weights and the graph structure, not on the data. Chunked,
+        only the mesh's are precomputed: the grid edges' would be `[E, L]` arrays of several
+        GB at 0.25°, so each chunk embeds its own edges (None in the tuple).
         """
         graphs = self._graphs
+        mesh = self._processor.embed_edges(graphs.mesh.features.astype(dtype))
+        if self._chunks is not None:
+            return (None, mesh, None)
         return (
             self._encoder.embed_edges(graphs.grid2mesh.features.astype(dtype)),
-            self._processor.embed_edges(graphs.mesh.features.astype(dtype)),
+            mesh,
             self._decoder.embed_edges(graphs.mesh2grid.features.astype(dtype)),
         )
 

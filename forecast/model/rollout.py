@@ -43,7 +43,14 @@ from jax.experimental.compilation_cache import compilation_cache
 
 from forecast import variables
 from forecast.errors import CheckpointError, InvalidInputError
-from forecast.model import autoregressive, build, checkpoint, extraction, normalization
+from forecast.model import (
+    autoregressive,
+    build,
+    checkpoint,
+    chunking,
+    extraction,
+    normalization,
+)
 from forecast.model.graphcast import GraphArrays
 from forecast.model.xarray_jax import dataset_to_fields, dims_of_array
 
@@ -106,6 +113,11 @@ class Rollout:
         unlinked at once) in this directory instead of anonymous memory. A 10-day 0.25°/37-level
         forecast is ~37 GB; file-backed pages are written back and dropped by the kernel, so
         resident memory stays bounded whatever the lead count. Use a real disk, not tmpfs.
+      grid_chunk_size: grid nodes per chunk of the encoder/decoder (`chunking`); None or 0
+        decides from `memory_budget_bytes`: unchunked when the step's estimated peak fits,
+        else the largest chunk that fits. The choice is logged and kept in `chunk_plan`.
+      memory_budget_bytes: memory one step may use (None: a share of what the device has
+        available now: host RAM on CPU, the allocator's free memory on GPU).
     """
 
     def __init__(
@@ -120,8 +132,13 @@ class Rollout:
         precompute_edge_embeddings: bool = True,
         compilation_cache_dir: str | Path | None = None,
         spill_dir: str | Path | None = None,
+        grid_chunk_size: int | None = None,
+        memory_budget_bytes: int | None = None,
     ) -> None:
         self.checkpoint = ckpt
+        self._grid_chunk_size = grid_chunk_size
+        self._memory_budget = memory_budget_bytes
+        self.chunk_plan: chunking.ChunkPlan | None = None
         self._spill_dir = Path(spill_dir) if spill_dir is not None else None
         self.stats = stats
         self.identity = identity or {}
@@ -251,14 +268,26 @@ class Rollout:
             self._params = jax.device_put(self.checkpoint.params)
         if self._grid_key != key:
             started = time.perf_counter()
-            graphs = self._graphs_provider(lat, lon)
-            graph_arrays = jax.device_put(GraphArrays.from_graphs(graphs))
+            graphs = GraphArrays.from_graphs(self._graphs_provider(lat, lon))
+            self.chunk_plan = chunking.choose_plan(
+                chunking.GraphSizes.of(
+                    graphs,
+                    latent=self.checkpoint.model_config.latent_size,
+                    channels=self._channels(),
+                ),
+                chunk_size=self._grid_chunk_size,
+                budget_bytes=self._memory_budget,
+            )
+            if self.chunk_plan is not None:
+                graphs = chunking.pad_graphs(graphs, self.chunk_plan)
+            graph_arrays = jax.device_put(graphs)
             if self._precompute:
                 graph_arrays = graph_arrays._replace(
                     edge_embeddings=self._embed_edges(graph_arrays)
                 )
             self._graphs = graph_arrays
             self.graphs_seconds = time.perf_counter() - started
+            logger.info("graphs ready in %.1f s", self.graphs_seconds)
             self._grid_key = key
             self._step = self._compile_step(lat)
 
@@ -272,6 +301,7 @@ class Rollout:
                 ckpt.task_config,
                 graphs,
                 fuse_edge_first_layer=self._fuse,
+                chunks=self.chunk_plan,
             )()
 
         apply = hk.without_apply_rng(hk.transform(embed)).apply
@@ -288,6 +318,7 @@ class Rollout:
                 graphs,
                 grid_lat=lat,
                 fuse_edge_first_layer=self._fuse,
+                chunks=self.chunk_plan,
             )
             return predictor(window, forcing_k)
 
@@ -299,6 +330,16 @@ class Rollout:
 
         # The window is donated: the next window reuses its device buffers.
         return jax.jit(step, donate_argnums=(2,))
+
+    def _channels(self) -> int:
+        """Input + output channels per grid node (for the memory model)."""
+        module = "grid2mesh_gnn/~_networks_builder/encoder_nodes_grid_nodes_mlp/~/linear_0"
+        last = self.checkpoint.model_config.hidden_layers
+        decoder = f"mesh2grid_gnn/~_networks_builder/decoder_nodes_grid_nodes_mlp/~/linear_{last}"
+        params = self.checkpoint.params
+        inputs = int(params[module]["w"].shape[0]) if module in params else 0
+        outputs = int(params[decoder]["w"].shape[1]) if decoder in params else 0
+        return inputs + outputs
 
     def _check_grid(self, lat: np.ndarray, lon: np.ndarray) -> None:
         """A checkpoint with a resolution (> 0) runs only on grids of that spacing.

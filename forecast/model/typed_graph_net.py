@@ -46,10 +46,8 @@ class SplitLinear(hk.Module):
         super().__init__(name=name)
         self.output_size = output_size
 
-    def __call__(self, blocks: list[tuple[jax.Array, jax.Array | None]]) -> jax.Array:
-        """Args: blocks: `(values [n, B, f], gather indices [E] or None)` per input block."""
-        input_size = sum(values.shape[-1] for values, _ in blocks)
-        dtype = blocks[0][0].dtype
+    def parameters(self, input_size: int, dtype: jnp.dtype) -> tuple[jax.Array, jax.Array]:
+        """`(w [input_size, out], b [out])`, created on first use like `hk.Linear`'s."""
         w = hk.get_parameter(
             "w",
             [input_size, self.output_size],
@@ -57,16 +55,28 @@ class SplitLinear(hk.Module):
             init=hk.initializers.TruncatedNormal(stddev=1.0 / np.sqrt(input_size)),
         )
         b = hk.get_parameter("b", [self.output_size], dtype, init=jnp.zeros)
+        return w, b
+
+    def __call__(self, blocks: list[tuple[jax.Array, jax.Array | None]]) -> jax.Array:
+        """Args: blocks: `(values [n, B, f], gather indices [E] or None)` per input block."""
+        input_size = sum(values.shape[-1] for values, _ in blocks)
+        dtype = blocks[0][0].dtype
+        w, b = self.parameters(input_size, dtype)
         total = None
         start = 0
         for values, indices in blocks:
             size = values.shape[-1]
-            part = jnp.dot(values, w[start : start + size], preferred_element_type=jnp.float32)
+            part = partial_product(values, w[start : start + size])
             start += size
             if indices is not None:
                 part = part[indices]
             total = part if total is None else total + part
         return total.astype(dtype) + b
+
+
+def partial_product(values: jax.Array, w_block: jax.Array) -> jax.Array:
+    """One input block's share of a `SplitLinear`, accumulated (and kept) in float32."""
+    return jnp.dot(values, w_block, preferred_element_type=jnp.float32)
 
 
 class MLP(hk.Module):
@@ -81,10 +91,12 @@ class MLP(hk.Module):
 
     def __call__(self, x) -> jax.Array:
         """Args: x: an array, or SplitLinear blocks when built with `split_first`."""
-        for k, layer in enumerate(self.layers):
-            if k:
-                x = jax.nn.swish(x)
-            x = layer(x)
+        return self.after_first_layer(self.layers[0](x))
+
+    def after_first_layer(self, x: jax.Array) -> jax.Array:
+        """The layers after `linear_0`, given its output (callers that compute it in parts)."""
+        for layer in self.layers[1:]:
+            x = layer(jax.nn.swish(x))
         return x
 
 
@@ -96,7 +108,11 @@ class Block:
         self.layer_norm = layer_norm
 
     def __call__(self, x) -> jax.Array:
-        y = self.mlp(x)
+        return self.after_first_layer(self.mlp.layers[0](x))
+
+    def after_first_layer(self, x: jax.Array) -> jax.Array:
+        """The block given its first linear layer's output (see `MLP.after_first_layer`)."""
+        y = self.mlp.after_first_layer(x)
         return self.layer_norm(y) if self.layer_norm is not None else y
 
 
@@ -115,6 +131,16 @@ class GraphNetwork(hk.Module):
       fuse_edge_first_layer: use `SplitLinear` for edge MLPs' first layer (see its docstring;
         mathematically identical, different bf16 rounding).
       name: module name (`grid2mesh_gnn`, ...).
+      chunk_size: process the large node set in chunks of this many nodes (`hk.scan`), so
+        only one chunk's edge and hidden activations exist at a time. Needs `num_steps == 1`
+        (GraphCast's encoder and decoder) and a node count divisible by it (pad first). The
+        large set is the sender set when it is embedded (the encoder: edges then go in chunks
+        of `edge_chunk_size`, summed into the receivers) and otherwise the receiver set (the
+        decoder: each receiver must have the same number k of edges, stored receiver-major,
+        so a node chunk owns a contiguous run of k·chunk_size edges). Exact: the same
+        operations per row and the same order of every sum as unchunked.
+      edge_chunk_size: edges per chunk in the encoder case (edge count divisible by it; pad
+        edges with receiver index = number of receivers, which are dropped).
     """
 
     def __init__(
@@ -131,8 +157,16 @@ class GraphNetwork(hk.Module):
         f32_aggregation: bool,
         fuse_edge_first_layer: bool,
         name: str,
+        chunk_size: int | None = None,
+        edge_chunk_size: int | None = None,
     ) -> None:
         super().__init__(name=name)
+        if chunk_size is not None and num_steps != 1:
+            raise ValueError(f"{name}: chunking needs one message-passing step, not {num_steps}")
+        if chunk_size is not None and embed_nodes and edge_chunk_size is None:
+            raise ValueError(f"{name}: chunking an embedded sender set needs edge_chunk_size")
+        self._chunk_size = chunk_size
+        self._edge_chunk_size = edge_chunk_size
         self._latent = latent_size
         self._hidden = hidden_layers
         self._num_steps = num_steps
@@ -165,6 +199,10 @@ class GraphNetwork(hk.Module):
           entry is the decoded output `[num_nodes, B, output_size]` instead.
         """
         blocks = self._networks_builder()
+        if self._chunk_size is not None:
+            if self._embed_nodes:
+                return self._encode_in_chunks(blocks, nodes, edges, edge_embedding)
+            return self._decode_in_chunks(blocks, nodes, edges, edge_embedding)
         batch = next(iter(nodes.values())).shape[1]
         dtype = next(iter(nodes.values())).dtype
         if edge_embedding is None:
@@ -212,18 +250,169 @@ class GraphNetwork(hk.Module):
             node_input = nodes[node_set]
             if node_set == self._receiver_set:
                 node_input = jnp.concatenate(
-                    [node_input, self._aggregate(new_edges, edges, node_input.shape[0])], axis=-1
+                    [node_input, self._aggregate(new_edges, receivers, node_input.shape[0])],
+                    axis=-1,
                 )
             new_nodes[node_set] = blocks[f"processor_nodes_{step}_{node_set}"](node_input)
         nodes = {s: nodes[s] + new_nodes[s] for s in self._node_sets}
         return nodes, edge_latents + new_edges
 
-    def _aggregate(self, messages: jax.Array, edges: EdgeIndex, num_nodes: int) -> jax.Array:
+    def _aggregate(self, messages: jax.Array, receivers: jax.Array, num_nodes: int) -> jax.Array:
         dtype = messages.dtype
         if self._f32_aggregation:
             messages = messages.astype(jnp.float32)
-        summed = jax.ops.segment_sum(messages, edges.receivers, num_segments=num_nodes)
+        summed = jax.ops.segment_sum(messages, receivers, num_segments=num_nodes)
         return summed.astype(dtype)
+
+    def _edge_latents(self, blocks, features, embedding, batch: int, dtype) -> jax.Array:
+        """One chunk's edge latents `[E_c, B, L]`: the precomputed rows, or embedded here."""
+        if embedding is None:
+            embedding = self._embed_edges(blocks, features.astype(dtype))
+        return jnp.broadcast_to(embedding.astype(dtype), (embedding.shape[0], batch, self._latent))
+
+    def _first_layer_weights(self, edge_mlp: Block, sizes: tuple[int, int, int], dtype):
+        """`SplitLinear` weight blocks (edges, senders, receivers) and bias of an edge MLP."""
+        w, b = edge_mlp.mlp.layers[0].parameters(sum(sizes), dtype)
+        e, s = sizes[0], sizes[0] + sizes[1]
+        return w[:e], w[e:s], w[s:], b
+
+    def _encode_in_chunks(self, blocks, nodes, edges, edge_embedding):
+        """The encoder case of `chunk_size` (large sender set, embedded; one step)."""
+        big, small = self._sender_set, self._receiver_set
+        chunk, edge_chunk = self._chunk_size, self._edge_chunk_size
+        num_big, batch, width = nodes[big].shape
+        num_small = nodes[small].shape[0]
+        num_edges = edges.senders.shape[0]
+        _check_divisible(self.name, "nodes", num_big, chunk)
+        _check_divisible(self.name, "edges", num_edges, edge_chunk)
+        dtype = nodes[big].dtype
+
+        def embed_chunk(carry, x):
+            return carry, blocks[f"encoder_nodes_{big}"](x)
+
+        _, big_latents = hk.scan(
+            embed_chunk, None, nodes[big].reshape(num_big // chunk, chunk, batch, width)
+        )
+        big_latents = big_latents.reshape(num_big, batch, self._latent)
+        small_latents = blocks[f"encoder_nodes_{small}"](nodes[small])
+
+        edge_mlp = blocks["processor_edges_0"]
+        if self._fuse:
+            w_edge, w_sender, w_receiver, bias = self._first_layer_weights(
+                edge_mlp, (self._latent, self._latent, self._latent), dtype
+            )
+            # The receivers are few: their share is computed once, as unchunked.
+            receiver_part = partial_product(small_latents, w_receiver)
+        aggregate_dtype = jnp.float32 if self._f32_aggregation else dtype
+        num_chunks = num_edges // edge_chunk
+        xs = {
+            "senders": edges.senders.reshape(num_chunks, edge_chunk),
+            "receivers": edges.receivers.reshape(num_chunks, edge_chunk),
+        }
+        if edge_embedding is None:
+            xs["features"] = edges.features.reshape(num_chunks, edge_chunk, -1)
+        else:
+            xs["embedding"] = edge_embedding.reshape(num_chunks, edge_chunk, 1, -1)
+
+        def messages_chunk(aggregate, x):
+            senders, receivers = x["senders"], x["receivers"]
+            edge_latents = self._edge_latents(
+                blocks, x.get("features"), x.get("embedding"), batch, dtype
+            )
+            senders_latents = jnp.take(big_latents, senders, axis=0)
+            if self._fuse:
+                # Same three float32 partial products, added in the same order, as SplitLinear.
+                total = partial_product(edge_latents, w_edge)
+                total = total + partial_product(senders_latents, w_sender)
+                total = total + jnp.take(receiver_part, receivers, axis=0, mode="clip")
+                messages = edge_mlp.after_first_layer(total.astype(dtype) + bias)
+            else:
+                receivers_latents = jnp.take(small_latents, receivers, axis=0, mode="clip")
+                messages = edge_mlp(
+                    jnp.concatenate([edge_latents, senders_latents, receivers_latents], axis=-1)
+                )
+            # Scatter-add in edge order, chunk after chunk: the same additions in the same
+            # order as one segment_sum; padding edges (receiver = num_small) are dropped.
+            aggregate = aggregate.at[receivers].add(messages.astype(aggregate_dtype), mode="drop")
+            return aggregate, None
+
+        aggregate, _ = hk.scan(
+            messages_chunk, jnp.zeros((num_small, batch, self._latent), aggregate_dtype), xs
+        )
+        small_input = jnp.concatenate([small_latents, aggregate.astype(dtype)], axis=-1)
+        small_latents = small_latents + blocks[f"processor_nodes_0_{small}"](small_input)
+
+        def update_chunk(k, latents):
+            # In place (a loop carry updated slice by slice): one [N, B, L] buffer, not two.
+            x = jax.lax.dynamic_slice_in_dim(latents, k * chunk, chunk)
+            x = x + blocks[f"processor_nodes_0_{big}"](x)
+            return jax.lax.dynamic_update_slice_in_dim(latents, x, k * chunk, 0)
+
+        big_latents = hk.fori_loop(0, num_big // chunk, update_chunk, big_latents)
+        return {big: big_latents, small: small_latents}
+
+    def _decode_in_chunks(self, blocks, nodes, edges, edge_embedding):
+        """The decoder case of `chunk_size` (large receiver set, k edges each; one step)."""
+        big, small = self._receiver_set, self._sender_set
+        chunk = self._chunk_size
+        num_big, batch, _ = nodes[big].shape
+        num_edges = edges.senders.shape[0]
+        _check_divisible(self.name, "nodes", num_big, chunk)
+        _check_divisible(self.name, "edges", num_edges, num_big)
+        per_node = num_edges // num_big
+        num_chunks = num_big // chunk
+        dtype = nodes[big].dtype
+        small_latents = nodes[small]
+        # Receivers of a chunk's edges, local to the chunk (edges are receiver-major).
+        local_receivers = np.repeat(np.arange(chunk, dtype=np.int32), per_node)
+
+        edge_mlp = blocks["processor_edges_0"]
+        if self._fuse:
+            w_edge, w_sender, w_receiver, bias = self._first_layer_weights(
+                edge_mlp, (self._latent, self._latent, self._latent), dtype
+            )
+            sender_part = partial_product(small_latents, w_sender)
+        xs = {
+            "latents": nodes[big].reshape(num_chunks, chunk, batch, self._latent),
+            "senders": edges.senders.reshape(num_chunks, chunk * per_node),
+        }
+        if edge_embedding is None:
+            xs["features"] = edges.features.reshape(num_chunks, chunk * per_node, -1)
+        else:
+            xs["embedding"] = edge_embedding.reshape(num_chunks, chunk * per_node, 1, -1)
+
+        def decode_chunk(carry, x):
+            latents, senders = x["latents"], x["senders"]
+            edge_latents = self._edge_latents(
+                blocks, x.get("features"), x.get("embedding"), batch, dtype
+            )
+            if self._fuse:
+                total = partial_product(edge_latents, w_edge)
+                total = total + jnp.take(sender_part, senders, axis=0)
+                total = total + partial_product(latents, w_receiver)[local_receivers]
+                messages = edge_mlp.after_first_layer(total.astype(dtype) + bias)
+            else:
+                messages = edge_mlp(
+                    jnp.concatenate(
+                        [
+                            edge_latents,
+                            jnp.take(small_latents, senders, axis=0),
+                            latents[local_receivers],
+                        ],
+                        axis=-1,
+                    )
+                )
+            aggregate = self._aggregate(messages, local_receivers, chunk)
+            node_input = jnp.concatenate([latents, aggregate], axis=-1)
+            latents = latents + blocks[f"processor_nodes_0_{big}"](node_input)
+            if self._output_size is not None:
+                latents = blocks["decoder"](latents)
+            return carry, latents
+
+        _, outputs = hk.scan(decode_chunk, None, xs)
+        # The sender set's self-update (discarded by GraphCast, kept for the same parameters).
+        small_latents = small_latents + blocks[f"processor_nodes_0_{small}"](small_latents)
+        return {big: outputs.reshape(num_big, batch, -1), small: small_latents}
 
     def _networks_builder(self) -> dict[str, Block]:
         # Blocks are created in this method so their paths carry `~_networks_builder`.
@@ -257,3 +446,8 @@ class GraphNetwork(hk.Module):
                 f"decoder_nodes_{self._receiver_set}", out=self._output_size, norm=False
             )
         return blocks
+
+
+def _check_divisible(network: str, what: str, count: int, chunk: int) -> None:
+    if count % chunk:
+        raise ValueError(f"{network}: {count} {what} are not a multiple of the chunk ({chunk})")

@@ -115,7 +115,7 @@ def style_for(variable: str, level: int | None = None, *, units: str | None = No
     """The presentation of `variable` (at `level`), or a plain one for unknown variables.
 
     Args:
-        variable: ERA5 long name (or "10m_wind").
+        variable: ERA5 long name (or "10m_wind", or "wind" at a level: speeds from u/v).
         level: pressure level in hPa for atmospheric variables, None for surface ones.
         units: archive units, shown for variables without a style.
     """
@@ -128,6 +128,21 @@ def style_for(variable: str, level: int | None = None, *, units: str | None = No
     if variable == "temperature" and level is not None:
         base = STYLES[("temperature", 850)]
         return dataclasses.replace(base, label=f"{level} hPa temperature", bounds=())
+    if variable == "wind" and level is not None:
+        # Wind speed at a pressure level, drawn from u/v by the product renderer.
+        return FieldStyle(label=f"{level} hPa wind", units="m/s", cmap="YlGnBu", error_limit=10.0)
+    if variable == "specific_humidity" and level is not None:
+        return FieldStyle(
+            label=f"{level} hPa specific humidity",
+            units="g/kg",
+            scale=1000.0,
+            cmap="YlGnBu",
+            error_limit=2.0,
+        )
+    if variable == "vertical_velocity" and level is not None:
+        return FieldStyle(
+            label=f"{level} hPa vertical velocity", units="Pa/s", cmap="RdBu_r", error_limit=1.0
+        )
     label = variable.replace("_", " ")
     if level is not None:
         label = f"{level} hPa {label}"

@@ -376,3 +376,17 @@ def test_production_lock_is_derived_and_has_no_test_tools() -> None:
         assert re.search(rf"^{needed}==", pins, re.M | re.I), needed
     locked = set((REPO / "requirements.lock").read_text().splitlines())
     assert all(line in locked for line in pins.splitlines() if "==" in line)
+
+
+def test_secrets_come_only_from_the_environment() -> None:
+    text = (DEPLOY / "docker-compose.yml").read_text()
+    secret = r"[A-Z_]*(?:PASSWORD|SECRET|KEY|AUTH)[A-Z_]*"
+    # A secret never has a default in the compose file: compose refuses to start without it.
+    assert not re.findall(rf"\$\{{{secret}:-", text)
+    for name in ("POSTGRES_PASSWORD", "FLOWER_BASIC_AUTH"):
+        assert f"${{{name}:?" in text
+    documented = _documented()
+    for name in ("POSTGRES_PASSWORD", "FLOWER_BASIC_AUTH", "CDSAPI_KEY"):
+        assert documented[name] == "", f"env.example must not carry a value for {name}"
+    # The example's Django key is a placeholder that production refuses (test_check_deploy).
+    assert documented["DJANGO_SECRET_KEY"] == "change-me"

@@ -73,10 +73,13 @@ def test_a_second_gpu_host_consumes_the_queue(cycle, service_env, settings, clie
 
         run = ForecastRun.objects.get(pk=daily_forecast(init_time="2026-11-17T00:00:00"))
         assert run.status == ForecastRun.Status.SUCCEEDED, (run.error_type, run.error_message)
-        assert run.celery_task_id
+        # The new host received the run's rollout and wrote its forecast.
         text = log.read_text(errors="replace")
-        assert f"[{run.celery_task_id}] received" in text
-        assert f"[{run.celery_task_id}] succeeded" in text
+        assert re.search(r"rollout_task\[[0-9a-f-]+\] received", text), text[-2000:]
+        assert re.search(
+            rf"rollout_task\[[0-9a-f-]+\] succeeded in [0-9.]+s: \S*/runs/{run.pk}/forecast\.nc",
+            text,
+        ), text[-2000:]
         # Structured logs: the worker's own lines about the run carry its id.
         assert re.search(rf"logger=webapp\.\S+ run_id={run.pk} ", text), text[-2000:]
     finally:

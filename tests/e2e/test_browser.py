@@ -23,7 +23,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 Status = ForecastRun.Status
 
 
@@ -53,14 +52,15 @@ def _wait_finished(run_id: int, timeout: float) -> ForecastRun:
 
 
 def _assert_maps_loaded(page) -> None:
-    images = page.locator(".panel img")
-    assert images.count() >= 6
-    for index in range(images.count()):
-        image = images.nth(index)
-        image.scroll_into_view_if_needed()
-        page.wait_for_function(
-            "img => img.complete && img.naturalWidth > 0", arg=image.element_handle()
-        )
+    """The run page links to its map viewer, whose first map loads."""
+    viewer = page.get_attribute("#open-viewer", "href")
+    assert viewer.endswith("/maps/")
+    page.goto(page.url.split("/runs/")[0] + viewer, wait_until="domcontentloaded")
+    page.wait_for_function(
+        "() => { const i = document.getElementById('map-main');"
+        " return i && i.complete && i.naturalWidth > 1000 && i.dataset.shown; }",
+        timeout=60_000,
+    )
 
 
 def _wait_flow_process_exit(run_id: int, *, timeout: float) -> None:
@@ -85,10 +85,12 @@ def _wait_flow_process_exit(run_id: int, *, timeout: float) -> None:
 
 
 def test_run_pages_and_admin_rerun(
-    cycle, browser, live_server, django_user_model, settings, monkeypatch
+    cycle, browser, live_server, django_user_model, settings, monkeypatch, tmp_path
 ):
     try:
-        _run_pages_and_admin_rerun(live_server, browser, django_user_model, settings, monkeypatch)
+        _run_pages_and_admin_rerun(
+            live_server, browser, django_user_model, settings, monkeypatch, tmp_path
+        )
     finally:
         # Under Playwright's sync API the test body runs in its own context, so its database
         # connection is not the one pytest-django closes: close it here or the test database
@@ -96,7 +98,9 @@ def test_run_pages_and_admin_rerun(
         connection.close()
 
 
-def _run_pages_and_admin_rerun(live_server, browser, django_user_model, settings, monkeypatch):
+def _run_pages_and_admin_rerun(
+    live_server, browser, django_user_model, settings, monkeypatch, screenshots: Path
+):
     import prefect.settings
 
     settings.GCF_PREDICTOR = "persistence"
@@ -108,20 +112,22 @@ def _run_pages_and_admin_rerun(live_server, browser, django_user_model, settings
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
 
     # Run list → the run's page with its maps.
-    page.goto(live_server.url + "/")
+    page.goto(live_server.url + "/runs/")
     row = page.locator("#runs tbody tr").first
     assert "Succeeded" in row.inner_text() and "SYNTHETIC" in row.inner_text()
     row.locator(f"a:has-text('#{original_id}')").click()
     page.wait_for_url(f"**/runs/{original_id}/")
     assert "SYNTHETIC DATA" in page.locator("#synthetic-banner").inner_text()
     _assert_maps_loaded(page)
-    panel = page.locator(".panel").first
-    first_src = panel.locator("img").get_attribute("src")
-    panel.locator("input[type=range]").fill("1")
-    assert panel.locator("output").inner_text() == "+12 h"
-    assert panel.locator("img").get_attribute("src") != first_src
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "run_detail.png"), full_page=True)
+    first_src = page.locator("#map-main").get_attribute("src")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function(
+        "src => { const i = document.getElementById('map-main');"
+        " return i.dataset.shown && i.getAttribute('src') !== src && i.complete; }",
+        arg=first_src,
+    )
+    assert "T+012 h" in page.inner_text("#lead-label")
+    page.screenshot(path=str(screenshots / "run_maps.png"), full_page=True)
 
     # Admin: log in, select the run, "Rerun selected runs".
     page.goto(live_server.url + "/admin/login/?next=/admin/runs/forecastrun/")

@@ -64,3 +64,31 @@ def test_a_checkpoint_brings_its_own_grid_and_levels(settings, vectors_dir):
 def test_non_checkpoint_specs_have_no_grid():
     assert cycle.checkpoint_grid("persistence") == (None, None)
     assert cycle.checkpoint_grid("tests.e2e.predictors:failing") == (None, None)
+
+
+OPERATIONAL = "stats/demo_operational/checkpoint.npz"
+
+
+def test_an_operational_checkpoint_runs_on_open_data_by_default(settings):
+    settings.GCF_PREDICTOR, settings.GCF_DATA_SOURCE = OPERATIONAL, ""
+    settings.GCF_OPENDATA_URL = "http://127.0.0.1:1/forecasts"
+    config = cycle.cycle_config()
+    assert config.data_source == "opendata"
+    assert config.opendata_url == "http://127.0.0.1:1/forecasts"
+    assert (config.grid_deg, config.levels) == (4.0, 13)
+
+
+def test_an_era5_trained_checkpoint_stays_on_era5(settings, monkeypatch, tmp_path):
+    settings.GCF_PREDICTOR, settings.GCF_DATA_SOURCE = "stats/demo/checkpoint.npz", ""
+    monkeypatch.setenv("CDSAPI_URL", "http://127.0.0.1:1/api")
+    monkeypatch.setenv("CDSAPI_KEY", "00000000-0000-4000-8000-000000000000")
+    assert cycle.cycle_config().data_source == "cds"
+    assert cycle.cycle_config().opendata_url == ""
+
+
+def test_open_data_refuses_a_checkpoint_that_reads_precipitation(settings):
+    from forecast.errors import InvalidInputError
+
+    settings.GCF_PREDICTOR = "stats/demo/checkpoint.npz"
+    with pytest.raises(InvalidInputError, match="reads total_precipitation_6hr"):
+        cycle.cycle_config(source="opendata")

@@ -60,3 +60,12 @@ def test_unreadable_file_is_named(tmp_path):
     junk.write_text("not netcdf")
     with pytest.raises(InvalidInputError, match="unreadable"):
         inputs.validate_inputs(junk, levels=13, grid_deg=10.0)
+
+
+def test_an_open_data_run_validates_against_the_operational_inputs():
+    from forecast.model.config import TASK_13_PRECIP_OUT
+
+    from_checkpoint = inputs.task_input_variables("stats/demo_operational/checkpoint.npz", "cds")
+    assert from_checkpoint == tuple(TASK_13_PRECIP_OUT.input_variables)
+    assert "total_precipitation_6hr" not in inputs.task_input_variables("", "opendata")
+    assert "total_precipitation_6hr" in inputs.task_input_variables("", "synthetic")

@@ -16,8 +16,8 @@ from pathlib import Path
 from django.db import transaction
 from django.utils import timezone
 
-from webapp.runs.execution import media_dir, run_dir
 from webapp.runs.models import ForecastRun, Product
+from webapp.runs.paths import media_dir, run_dir
 
 
 @dataclasses.dataclass(frozen=True)

@@ -69,7 +69,8 @@ class RunConfig:
       checkpoint_path: the checkpoint file ("" when the predictor is not a checkpoint).
       checkpoint_sha256: its hex sha256 at configuration time (the run's checkpoint identity).
       stats_dir: the normalisation statistics the checkpoint needs.
-      data_source: "synthetic" or "cds".
+      data_source: "synthetic", "cds" (ERA5) or "opendata" (IFS real-time open data).
+      opendata_url: the open-data server's base URL ("opendata" runs only).
       grid_deg: grid spacing in degrees.
       levels: number of pressure levels (13, 25 or 37).
       steps: number of 6 h leads.
@@ -84,6 +85,7 @@ class RunConfig:
     levels: int
     steps: int
     data_source: str = "synthetic"
+    opendata_url: str = ""
     predictor_note: str = ""
     checkpoint_path: str = ""
     checkpoint_sha256: str = ""

@@ -39,6 +39,7 @@ class ForecastRun(BaseModel):
     class DataSource(models.TextChoices):
         SYNTHETIC = "synthetic", "Synthetic (offline world)"
         CDS = "cds", "ERA5 from the CDS"
+        OPENDATA = "opendata", "IFS open data (real time)"
 
     class Launch(models.TextChoices):
         INLINE = "inline", "In the calling process"

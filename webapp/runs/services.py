@@ -282,6 +282,17 @@ def run_record_lineage(*, run_id: int, **entries) -> None:
         run.save(update_fields=["lineage", "updated_at"])
 
 
+def run_record_input_origin(*, run_id: int, synthetic: bool, description: str) -> None:
+    """Records where the inputs came from, as the inputs file says (the record and every page
+    show it); a server publishing synthetic fields (the local open-data server's test
+    products) marks the run synthetic whatever its data source."""
+    with transaction.atomic():
+        run = ForecastRun.objects.select_for_update().get(pk=run_id)
+        run.lineage = {**run.lineage, "input_origin": description}
+        run.synthetic = run.synthetic or synthetic
+        run.save(update_fields=["lineage", "synthetic", "updated_at"])
+
+
 def run_record_timing(*, run_id: int, stage: str, seconds: float) -> None:
     """Records how long a stage took, in seconds."""
     with transaction.atomic():

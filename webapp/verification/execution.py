@@ -20,6 +20,7 @@ from django.conf import settings
 from webapp.runs import execution as run_files
 from webapp.runs.models import ForecastRun
 from webapp.verification import selectors, services
+from webapp.verification.models import DEFAULT_TRUTH, TruthSource
 
 logger = logging.getLogger(__name__)
 
@@ -32,9 +33,11 @@ ERROR_MAP_FIELDS = (
 )
 
 
-def truth_path(run_id: int) -> Path:
-    """Where the verify flow writes the run's truth (model layout)."""
-    return run_files.run_dir(run_id) / "truth.nc"
+def truth_path(run_id: int, truth_source: str = DEFAULT_TRUTH) -> Path:
+    """Where the verify flow writes the run's truth of one tier (model layout): `truth.nc`
+    for ERA5, `truth_<source>.nc` for the others (the IFS analysis)."""
+    name = "truth.nc" if truth_source == DEFAULT_TRUTH else f"truth_{truth_source}.nc"
+    return run_files.run_dir(run_id) / name
 
 
 def climatology_path(run_id: int) -> Path:
@@ -77,7 +80,7 @@ def sums_to_rows(sums) -> list[dict]:
     return rows
 
 
-def execute_scoring(*, run_id: int, task_id: str = "") -> dict:
+def execute_scoring(*, run_id: int, task_id: str = "", truth_source: str = DEFAULT_TRUTH) -> dict:
     """Scores every lead of the run whose valid time the truth file holds; stores the sums.
 
     Idempotent: re-scoring upserts the same rows. Also renders the run's score plots and the
@@ -96,20 +99,27 @@ def execute_scoring(*, run_id: int, task_id: str = "") -> dict:
     run = ForecastRun.objects.get(pk=run_id)
     for path, what in (
         (run_files.forecast_path(run_id), "forecast"),
-        (truth_path(run_id), "truth"),
+        (truth_path(run_id, truth_source), f"{truth_source} truth"),
     ):
         if not path.is_file():
             raise InvalidInputError(f"run {run_id}: its {what} file {path} does not exist")
     # Loaded whole and closed at once: the run's files are replaced atomically by later steps.
     forecast = xr.load_dataset(run_files.forecast_path(run_id))
-    truth = xr.load_dataset(truth_path(run_id))
+    truth = xr.load_dataset(truth_path(run_id, truth_source))
     clim_file = climatology_path(run_id)
     climatology = None
     if clim_file.exists():
         with load_climatology(clim_file) as lazy:
             climatology = lazy.load()
-    sums = evaluation.score_run(forecast, truth, climatology=climatology)
+    # The IFS analysis has no precipitation: score what the truth holds, and say what it lacks.
+    names = [n for n in forecast.data_vars if "time" in forecast[n].dims]
+    unscored = [n for n in names if n not in truth.data_vars]
+    sums = evaluation.score_run(
+        forecast, truth, climatology=climatology, variables=[n for n in names if n in truth]
+    )
     notes = [sums.attrs["notes"]] if sums.attrs.get("notes") else []
+    if unscored:
+        notes.append(f"not in the {truth_source} truth: {', '.join(unscored)}")
     rows = sums_to_rows(sums)
     truth_until = pd.Timestamp(truth["time"].values.max()).tz_localize("UTC").to_pydatetime()
     clim_text = "none (ACC and the climatology baseline not computed)"
@@ -123,9 +133,13 @@ def execute_scoring(*, run_id: int, task_id: str = "") -> dict:
         climatology=clim_text,
         notes="; ".join(notes),
         task_id=task_id,
+        truth_source=truth_source,
     )
     leads = sorted({row["lead_hours"] for row in rows})
-    error_maps = _render_error_maps(run_id, forecast, truth, leads)
+    # Error maps against the reference truth only (one map per field and lead on the site).
+    error_maps = (
+        _render_error_maps(run_id, forecast, truth, leads) if truth_source == DEFAULT_TRUTH else 0
+    )
     plots = render_run_plots(run_id=run_id, synthetic=bool(run.synthetic))
     logger.info(
         "run %s: scored %d leads (%d rows), %d plots, %d error maps in %.1f s",
@@ -163,17 +177,27 @@ def render_run_plots(*, run_id: int, synthetic: bool) -> dict[str, str]:
     run = ForecastRun.objects.get(pk=run_id)
     media_root = Path(settings.MEDIA_ROOT)
     plots = {}
-    for variable, level, label in selectors.HEADLINE_FIELDS[:3]:
-        curves = selectors.run_score_curves(run=run, variable=variable, level=level)
+    for (variable, level, label), (truth, truth_label) in (
+        (field, truth) for truth in TruthSource.choices for field in selectors.HEADLINE_FIELDS[:3]
+    ):
+        curves = selectors.run_score_curves(
+            run=run, variable=variable, level=level, truth_source=truth
+        )
         if not any(curves["rmse"].values()):
             continue
-        name = f"{variable}@{level}"
+        reference = truth == DEFAULT_TRUTH
+        name = f"{variable}@{level}" + ("" if reference else f" vs {truth}")
         level_text = f" {level} hPa" if level else ""
         path = render_score_curves(
             curves,
-            title=f"{variable.replace('_', ' ')}{level_text} ({label}), global — run {run_id}, "
-            f"init {run.init_time:%Y-%m-%d %H}Z",
-            path=plots_dir(run_id) / f"scores_{variable}_{level}.png",
+            title=f"{variable.replace('_', ' ')}{level_text} ({label}), global, vs {truth_label} "
+            f"— run {run_id}, init {run.init_time:%Y-%m-%d %H}Z",
+            path=plots_dir(run_id)
+            / (
+                f"scores_{variable}_{level}.png"
+                if reference
+                else f"scores_{variable}_{level}_{truth}.png"
+            ),
             units=UNITS.get(variable, "m s-1" if "wind" in variable else ""),
             synthetic=synthetic,
         )
@@ -233,6 +257,44 @@ def run_valid_times(run: ForecastRun) -> list[pd.Timestamp]:
     return [init + pd.Timedelta(hours=6 * k) for k in range(1, run.steps + 1)]
 
 
+def era5_source(run: ForecastRun) -> str | None:
+    """Where a run's ERA5-tier truth comes from: its own source for ERA5 and synthetic runs;
+    for open-data runs the CDS when configured, else the synthetic world when the run's
+    inputs were synthetic (the local open-data server), else nowhere yet (None)."""
+    if run.data_source != "opendata":
+        return run.data_source
+    from forecast.data.cds import CdsConfigurationError, resolve_configuration
+
+    try:
+        resolve_configuration()
+    except CdsConfigurationError:
+        return "synthetic" if run.synthetic else None
+    return "cds"
+
+
+def opendata_client(run: ForecastRun):
+    """The open-data client of an open-data run (its frozen server URL)."""
+    from forecast.data.opendata import OpenDataClient
+
+    url = (run.config or {}).get("opendata_url") or settings.GCF_OPENDATA_URL
+    return OpenDataClient(url)
+
+
+def analysis_available_until(run: ForecastRun, *, now: dt.datetime) -> dt.datetime:
+    """The newest valid time whose IFS analysis is published complete (tier-1 truth), aware UTC."""
+    from forecast.data.opendata import analysis_available_until as until
+
+    naive_now = pd.Timestamp(now).tz_convert("UTC").tz_localize(None).to_pydatetime()
+    latest = until(opendata_client(run), now=naive_now, levels=_levels(run))
+    return pd.Timestamp(latest).tz_localize("UTC").to_pydatetime()
+
+
+def _levels(run: ForecastRun) -> tuple[int, ...]:
+    from forecast.data.acquire import resolve_levels
+
+    return resolve_levels(run.levels)
+
+
 def truth_available_until(source: str, *, now: dt.datetime) -> dt.datetime:
     """The newest valid time whose truth can be had now, aware UTC.
 
@@ -252,23 +314,42 @@ def truth_available_until(source: str, *, now: dt.datetime) -> dt.datetime:
     return pd.Timestamp(until).tz_localize("UTC").to_pydatetime()
 
 
-def prepare_truth(*, run_id: int, valid_times: list[str]) -> Path:
-    """Writes the truth at the init time and `valid_times` to `truth.nc`, through the ERA5 cache.
+def prepare_truth(
+    *, run_id: int, valid_times: list[str], truth_source: str = DEFAULT_TRUTH
+) -> Path:
+    """Writes the truth of one tier at the init time and `valid_times`, through its cache.
 
-    The init-time analysis is the persistence baseline's forecast.
+    ERA5 (`truth.nc`): the ERA5 cache (for open-data runs, see `era5_source`). IFS analysis
+    (`truth_ifs_analysis.nc`): step 0 of the cycles at those times, through the open-data
+    cache. The init-time analysis is the persistence baseline's forecast.
     """
     from forecast.data.acquire import acquire_truth
+    from forecast.errors import DataUnavailableError
 
     run = ForecastRun.objects.get(pk=run_id)
     times = [pd.Timestamp(run.init_time)] + [pd.Timestamp(t) for t in valid_times]
     naive = sorted({(t.tz_convert("UTC") if t.tzinfo else t).tz_localize(None) for t in times})
+    cache = Path(settings.GCF_CACHE_DIR)
+    if truth_source == TruthSource.IFS_ANALYSIS:
+        return acquire_truth(
+            [t.to_pydatetime() for t in naive],
+            levels=run.levels,
+            grid_deg=run.grid_deg,
+            cache_dir=cache / "opendata",
+            output=truth_path(run_id, truth_source),
+            source="opendata",
+            opendata_client=opendata_client(run),
+        )
+    source = era5_source(run)
+    if source is None:
+        raise DataUnavailableError(f"run {run_id}: no ERA5 source configured (set up the CDS)")
     return acquire_truth(
         [t.to_pydatetime() for t in naive],
         levels=run.levels,
         grid_deg=run.grid_deg,
-        cache_dir=Path(settings.GCF_CACHE_DIR) / "era5",
+        cache_dir=cache / "era5",
         output=truth_path(run_id),
-        source=run.data_source,
+        source=source,
     )
 
 
@@ -300,7 +381,7 @@ def prepare_climatology(*, run_id: int, valid_times: list[str]) -> str:
         with xr.open_dataset(user_file) as ds:
             clim = as_climatology(ds, name=user_file).sel(dayofyear=days).load()
         description = f"user file {user_file}"
-    elif run.data_source == "synthetic":
+    elif run.synthetic:  # the synthetic world (also behind the local open-data server)
         from forecast.data.acquire import resolve_levels
 
         levels = resolve_levels(run.levels)

@@ -1,4 +1,5 @@
-"""Verification records: additive score sums per (run, predictor, field, lead, region)."""
+"""Verification records: additive score sums per (run, truth, predictor, field, lead, region),
+their per-day aggregates (what window scores read), and the list of scored regions."""
 
 from __future__ import annotations
 
@@ -8,6 +9,16 @@ from webapp.runs.models import BaseModel, ForecastRun
 
 # Field names of the additive sums, as `forecast.verify.metrics.SUM_NAMES`.
 SUM_FIELDS = ("sum_w", "sum_e", "sum_e2", "sum_abs_e", "sum_fa", "sum_ff", "sum_aa")
+
+
+class TruthSource(models.TextChoices):
+    """What a forecast is scored against: ERA5 (the reference, days late) or a faster tier."""
+
+    ERA5 = "era5", "ERA5 reanalysis"
+    IFS_ANALYSIS = "ifs_analysis", "IFS analysis (ECMWF open data)"
+
+
+DEFAULT_TRUTH = TruthSource.ERA5.value
 
 
 class ScoreSum(BaseModel):
@@ -26,6 +37,9 @@ class ScoreSum(BaseModel):
         CLIMATOLOGY = "climatology", "Climatology"
 
     run = models.ForeignKey(ForecastRun, on_delete=models.CASCADE, related_name="score_sums")
+    truth_source = models.CharField(
+        max_length=30, choices=TruthSource.choices, default=DEFAULT_TRUTH
+    )
     predictor = models.CharField(max_length=20, choices=Predictor.choices)
     variable = models.CharField(max_length=100)
     level = models.PositiveSmallIntegerField(help_text="hPa; 0 for surface fields")
@@ -44,7 +58,15 @@ class ScoreSum(BaseModel):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["run", "predictor", "variable", "level", "lead_hours", "region"],
+                fields=[
+                    "run",
+                    "truth_source",
+                    "predictor",
+                    "variable",
+                    "level",
+                    "lead_hours",
+                    "region",
+                ],
                 name="verification_scoresum_unique",
             ),
             models.CheckConstraint(
@@ -52,8 +74,17 @@ class ScoreSum(BaseModel):
             ),
         ]
         indexes = [
+            # History of one field: equality on everything but the init time, then its range.
             models.Index(
-                fields=["variable", "level", "region", "predictor", "lead_hours"],
+                fields=[
+                    "variable",
+                    "level",
+                    "region",
+                    "truth_source",
+                    "predictor",
+                    "lead_hours",
+                    "init_time",
+                ],
                 name="verification_field_idx",
             )
         ]
@@ -61,8 +92,75 @@ class ScoreSum(BaseModel):
     def __str__(self) -> str:
         return (
             f"{self.predictor} {self.variable}@{self.level} +{self.lead_hours}h {self.region} "
-            f"(run {self.run_id})"
+            f"vs {self.truth_source} (run {self.run_id})"
         )
+
+
+class ScoreDay(models.Model):
+    """Per-run scores of one UTC init day, summed: what any window of days adds up.
+
+    Window scores are means over runs of each run's MSE, bias, MAE and ACC (WeatherBench2's
+    order: average MSE, root last), so a window is Σ over its days of `*_total` divided by
+    Σ `runs`; a score is undefined (null) in a window where any run lacks it, i.e. where
+    Σ `*_count` < Σ `runs`. Rows are recomputed from `ScoreSum` for the days a store touches
+    (`webapp.verification.services`), so re-scoring a run never double-counts.
+    """
+
+    init_date = models.DateField()
+    truth_source = models.CharField(max_length=30, default=DEFAULT_TRUTH)
+    predictor = models.CharField(max_length=20)
+    variable = models.CharField(max_length=100)
+    level = models.PositiveSmallIntegerField()
+    lead_hours = models.PositiveIntegerField()
+    region = models.CharField(max_length=60)
+    runs = models.PositiveIntegerField()
+    mse_total = models.FloatField(null=True)
+    mse_count = models.PositiveIntegerField(default=0)
+    bias_total = models.FloatField(null=True)
+    bias_count = models.PositiveIntegerField(default=0)
+    mae_total = models.FloatField(null=True)
+    mae_count = models.PositiveIntegerField(default=0)
+    acc_total = models.FloatField(null=True)
+    acc_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            # Also the index of every window read: equality on truth, region and field,
+            # then the day range.
+            models.UniqueConstraint(
+                fields=[
+                    "truth_source",
+                    "region",
+                    "variable",
+                    "level",
+                    "init_date",
+                    "predictor",
+                    "lead_hours",
+                ],
+                name="verification_scoreday_unique",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(runs__gt=0), name="verification_scoreday_runs_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.init_date} {self.predictor} {self.variable}@{self.level} "
+            f"+{self.lead_hours}h {self.region} vs {self.truth_source} ({self.runs} runs)"
+        )
+
+
+class ScoredRegion(models.Model):
+    """A region some score exists for (the region menus read this, not the score table)."""
+
+    name = models.CharField(max_length=60, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class RunVerification(BaseModel):

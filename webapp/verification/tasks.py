@@ -20,11 +20,11 @@ from celery import shared_task
     acks_late=True,
     reject_on_worker_lost=True,
 )
-def score_run_task(self, run_id: int) -> dict:
-    """Scores run `run_id` against `var/runs/<id>/truth.nc`; returns what was scored."""
+def score_run_task(self, run_id: int, truth_source: str = "era5") -> dict:
+    """Scores run `run_id` against its truth file of `truth_source`; returns what was scored."""
     from webapp.verification.execution import execute_scoring
 
-    return execute_scoring(run_id=run_id, task_id=self.request.id or "")
+    return execute_scoring(run_id=run_id, task_id=self.request.id or "", truth_source=truth_source)
 
 
 @shared_task(

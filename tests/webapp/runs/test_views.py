@@ -23,7 +23,7 @@ def test_empty_run_list_says_how_to_start(client):
     assert "python -m flows.daily" in client.get(reverse("runs:list")).text
 
 
-def test_detail_shows_banner_fallback_error_and_maps(client, settings, tmp_path):
+def test_detail_shows_banner_fallback_and_error(client, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
     run = make_run(predictor_note="fallback: the demo checkpoint does not exist")
     services.run_mark_running(run_id=run.pk)
@@ -49,8 +49,8 @@ def test_detail_shows_banner_fallback_error_and_maps(client, settings, tmp_path)
     assert "SYNTHETIC DATA" in page
     assert "fallback: the demo checkpoint does not exist" in page
     assert "RuntimeError" in page and "render exploded" in page
-    assert "2m temperature" in page.replace("2m_temperature", "")
-    assert "/media/runs/t6.png" in page and "/media/runs/t12.png" in page
+    # A failed run offers no viewer or downloads (tests/webapp/runs/test_site.py has them).
+    assert "open the map viewer" not in page
 
 
 def test_real_data_run_has_no_synthetic_banner(client):
@@ -79,6 +79,8 @@ def test_media_is_served(client, settings, tmp_path):
 
 def test_lineage_is_shown_readably(client):
     run = make_run()
+    services.run_mark_running(run_id=run.pk)
+    services.run_mark_succeeded(run_id=run.pk)
     services.run_record_lineage(
         run_id=run.pk,
         inputs=[{"path": "/cache/a.nc", "sha256": "ab" * 32}],

@@ -114,9 +114,22 @@ def test_window_over_runs_is_the_mean_of_per_run_scores_and_rmse_roots_last(var_
         assert window["model"][lead]["mse"] == pytest.approx(np.mean(mses), rel=1e-12)
         assert window["model"][lead]["rmse"] == pytest.approx(np.sqrt(np.mean(mses)), rel=1e-12)
         assert window["model"][lead]["acc"] == pytest.approx(np.mean(accs), rel=1e-12)
-    # An init-time window selects runs.
-    later = selectors.window_scores(variable="temperature", level=850, init_from=runs[1].init_time)
-    assert later["model"][6]["n"] == 2
+    # A window of UTC init days selects runs (runs 0 and 1 share a day).
+    later = selectors.window_scores(
+        variable="temperature", level=850, init_from=runs[2].init_time.date()
+    )
+    assert later["model"][6]["n"] == 1
+    first_day = selectors.window_scores(
+        variable="temperature", level=850, init_to=runs[1].init_time.date()
+    )
+    assert first_day["model"][6]["n"] == 2
+    assert first_day["model"][6]["mse"] == pytest.approx(
+        np.mean([p["model"][6]["mse"] for p in per_run[:2]]), rel=1e-12
+    )
+    # Re-scoring a run replaces its day's aggregates, never adds to them.
+    _score(runs[0], execution.run_valid_times(runs[0]))
+    again = selectors.window_scores(variable="temperature", level=850)
+    assert again["model"][6] == pytest.approx(window["model"][6])
     # History: one point per run at each lead; scorecard: % change against persistence is 0.
     history = selectors.verification_history(variable="temperature", level=850, lead_hours=(6, 12))
     assert [len(v) for v in history.values()] == [3, 3, 3, 3]
@@ -141,3 +154,36 @@ def test_failure_is_recorded_and_undefined_sums_stored_as_null(var_dir):  # noqa
     assert record.error_type == ""  # a later success clears it
     scores = selectors.window_scores(variable="x", level=0, runs=[run.pk])["model"][6]
     assert scores["bias"] is None and scores["acc"] is None and scores["rmse"] == 1.0
+
+
+def _row(**overrides) -> dict:
+    row = {
+        "predictor": "model", "variable": "x", "level": 0, "lead_hours": 6, "region": "global",
+        "valid_time": pd.Timestamp("2026-11-16T06", tz="UTC"), "sum_w": 2.0, "sum_e": 1.0,
+        "sum_e2": 8.0, "sum_abs_e": 2.0, "sum_fa": 1.0, "sum_ff": 1.0, "sum_aa": 4.0,
+    }  # fmt: skip
+    return {**row, **overrides}
+
+
+def test_truth_sources_are_kept_apart(var_dir):  # noqa: F811
+    run = make_forecast_run(steps=2)
+    services.verification_store_sums(run_id=run.pk, rows=[_row()], leads_total=2, truth_until=None)
+    services.verification_store_sums(
+        run_id=run.pk,
+        rows=[_row(sum_e2=2.0)],
+        leads_total=2,
+        truth_until=None,
+        truth_source="ifs_analysis",
+    )
+    assert ScoreSum.objects.filter(run=run).count() == 2
+    era5 = selectors.window_scores(variable="x", level=0)["model"][6]
+    ifs = selectors.window_scores(variable="x", level=0, truth_source="ifs_analysis")["model"][6]
+    assert era5["rmse"] == 2.0 and ifs["rmse"] == 1.0 and era5["n"] == ifs["n"] == 1
+    assert era5["acc"] == pytest.approx(0.5) and era5["bias"] == 0.5
+    per_run = selectors.run_scores(run=run, truth_source="ifs_analysis")
+    assert per_run[("x", 0)]["model"][6]["rmse"] == 1.0
+    assert selectors.regions_scored() == ["global"]
+    with pytest.raises(ValueError, match="truth source 'cds'"):
+        services.verification_store_sums(
+            run_id=run.pk, rows=[_row(truth_source="cds")], leads_total=2, truth_until=None
+        )

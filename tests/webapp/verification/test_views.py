@@ -27,7 +27,7 @@ def test_run_page_shows_scores_plots_and_error_maps(client, scored_run):
     assert 'id="verification"' in page and 'id="run-headline-scores"' in page
     assert "Scored 4 of 4 leads" in page
     assert "/media/runs/" in page and "scores_geopotential_500.png" in page
-    assert "error_map_geopotential_500hPa_006h.png" in page  # an error-map panel among products
+    assert "truth at 4 leads" in page  # the map viewer offers truth and error maps
     scores = client.get(reverse("verification:run", args=[scored_run.pk])).content.decode()
     assert 'data-field="geopotential@500"' in scores and "SYNTHETIC DATA" in scores
     assert "+12 h" in scores and "—" in scores  # the climatology's ACC is undefined

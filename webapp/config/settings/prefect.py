@@ -9,8 +9,16 @@ GCF_DEMO_CHECKPOINT = env.path(
     "GCF_DEMO_CHECKPOINT", REPO_ROOT / "stats" / "demo" / "checkpoint.npz"
 )
 GCF_STATS_DIR = env.path("GCF_STATS_DIR", REPO_ROOT / "stats" / "demo")
-# Inputs: "synthetic" (the offline world) or "cds"; empty = cds when CDS credentials exist.
+# Inputs: "synthetic" (the offline world), "cds" (ERA5) or "opendata" (IFS real-time open data);
+# empty = from the checkpoint's task: opendata for an operational-style task (no precipitation
+# input), else cds when CDS credentials exist, else synthetic.
 GCF_DATA_SOURCE = env.str("GCF_DATA_SOURCE", "")
+# IFS open data: the server's base URL (ECMWF's, a mirror, or devtools/local_opendata), and the
+# operational-style checkpoint the open-data cycles run.
+GCF_OPENDATA_URL = env.str("GCF_OPENDATA_URL", "https://data.ecmwf.int/forecasts")
+GCF_OPENDATA_PREDICTOR = env.str(
+    "GCF_OPENDATA_PREDICTOR", str(REPO_ROOT / "stats" / "demo_operational" / "checkpoint.npz")
+)
 GCF_GRID_DEG = env.float("GCF_GRID_DEG", 1.0)
 GCF_LEVELS = env.int("GCF_LEVELS", 13)
 GCF_STEPS = env.int("GCF_STEPS", 4)
