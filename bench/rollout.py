@@ -27,6 +27,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -166,6 +167,7 @@ def child(args: argparse.Namespace) -> None:
         grid_chunk_size=args.chunk_size,
         memory_budget_bytes=int(args.memory_budget_gb * 1e9) if args.memory_budget_gb else None,
     )
+    spill = None
     if args.model == "A":
         rollout = Rollout.from_files(VECTORS_A / "checkpoint.npz", VECTORS_A, **options)
         batch = xr.load_dataset(VECTORS_A / "example_batch.nc")
@@ -180,12 +182,13 @@ def child(args: argparse.Namespace) -> None:
         batch = batch.isel(time=slice(0, args.steps + 2))
     else:
         spacing = SHAPES[args.model][2]
-        spill = Path(tempfile.mkdtemp(prefix="gcf_bench_spill_", dir=REPO / "var"))
+        if spacing < 1:
+            spill = Path(tempfile.mkdtemp(prefix="gcf_bench_spill_", dir=REPO / "var"))
         rollout = Rollout.from_files(
             args.checkpoint,
             OFFICIAL_STATS,
             graphs_cache_dir=GRAPHS_CACHE,
-            spill_dir=spill if spacing < 1 else None,
+            spill_dir=spill,
             **options,
         )
         lat, lon = _grid(spacing)
@@ -240,6 +243,8 @@ def child(args: argparse.Namespace) -> None:
         rollout.run(inputs, forcings.isel(time=[0]))
         record["compiled_first_step_s"] = round(rollout.step_seconds[0], 2)
         record["compiled_first_step_cpu_s"] = round(time.process_time() - cpu_again, 2)
+    if spill is not None:
+        shutil.rmtree(spill, ignore_errors=True)
     print("RESULT " + json.dumps(record), flush=True)
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import xarray as xr
 
 from forecast.errors import InvalidInputError
+from forecast.io.files import open_forecast
 from forecast.plots.styles import style_for
 
 WIND_U = "10m_u_component_of_wind"
@@ -94,7 +95,7 @@ def _open(forecast: xr.Dataset | str | os.PathLike[str]) -> tuple[xr.Dataset, bo
     if not path.exists():
         raise InvalidInputError(f"forecast file {path} does not exist")
     try:
-        return xr.open_dataset(path), True
+        return open_forecast(path), True
     except (OSError, ValueError) as exc:
         raise InvalidInputError(f"cannot read forecast file {path}: {exc}") from exc
 

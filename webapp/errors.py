@@ -19,3 +19,7 @@ class DuplicateRunError(ApplicationError):
 
 class RunClaimedError(RunStateError):
     """Another live flow is in charge of the run."""
+
+
+class RunDataMissingError(ApplicationError):
+    """A run's data (forecast file, scores) does not exist (yet)."""

@@ -68,6 +68,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--format", choices=("netcdf", "grib"), default="netcdf", help="what to ask the CDS for"
     )
+    parser.add_argument(
+        "--archive",
+        default=None,
+        help="take the frames from this ERA5 archive instead (Zarr store in the WeatherBench 2 "
+        "/ ARCO-ERA5 layout, NetCDF file or glob); read lazily, --grid and --source unused",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.set_defaults(func=run)
 
@@ -94,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.quiet:
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.archive:
+        return _from_archive(args)
     progress = None if args.quiet else _ProgressPrinter()
     client = opendata_client = None
     if args.source == "opendata":
@@ -133,6 +141,40 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"wrote {path} (init {init:%Y-%m-%dT%H:%M}Z, {args.source}, {args.grid:g}°, "
         f"{args.levels} levels) in {time.monotonic() - start:.1f} s",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _from_archive(args: argparse.Namespace) -> int:
+    """`--archive`: the input frames of `--init-time` read lazily from an ERA5 archive."""
+    from forecast import variables as V
+    from forecast.commands import UsageError
+    from forecast.data.acquire import resolve_levels
+    from forecast.data.layout import to_example_batch
+    from forecast.data.requests import INPUT_VARIABLES, input_frame_times
+    from forecast.data.sources import frames_from_archive, open_era5_archive
+    from forecast.io.atomic import atomic_output
+    from forecast.times import to_utc
+
+    if args.latest:
+        raise UsageError("--archive needs --init-time (an archive has no 'latest')")
+    init = to_utc(args.init_time)
+    start = time.monotonic()
+    ds = frames_from_archive(
+        open_era5_archive(args.archive),
+        list(input_frame_times(init)),
+        levels=resolve_levels(args.levels),
+        variables=[v for v in INPUT_VARIABLES if v not in V.FORCING_VARS],
+        optional=V.EXTERNAL_FORCING_VARS,
+        origin=args.archive,
+    )
+    ds.attrs["init_time"] = init.isoformat()
+    with atomic_output(args.output) as tmp:
+        to_example_batch(ds).to_netcdf(tmp)
+    print(
+        f"wrote {args.output} (init {init:%Y-%m-%dT%H:%M}Z from {args.archive}, "
+        f"{ds.sizes['level']} levels) in {time.monotonic() - start:.1f} s",
         file=sys.stderr,
     )
     return 0

@@ -22,8 +22,10 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from forecast.data.layout import from_example_batch, is_example_batch
+from forecast.commands import UsageError
+from forecast.data.convert import standardize
 from forecast.errors import InvalidInputError
+from forecast.io import open_forecast
 from forecast.verify import evaluation
 from forecast.verify.climatology import load_climatology
 from forecast.verify.regions import REGIONS, get_region, parse_box
@@ -58,7 +60,7 @@ def _open(path: Path, what: str) -> xr.Dataset:
         ds = xr.open_dataset(path)
     except (OSError, ValueError) as exc:
         raise InvalidInputError(f"cannot read {what} file {path}: {exc}") from exc
-    return from_example_batch(ds) if is_example_batch(ds) else ds
+    return standardize(ds, origin=str(path))
 
 
 def _value(x: float) -> float | None:
@@ -99,14 +101,17 @@ def _write_json(data: dict, path: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    region_name, region = (
-        ("box", parse_box(args.box)) if args.box else (args.region, get_region(args.region))
-    )
-    forecast = _open(args.forecast, "forecast")
+    try:
+        region_name, region = (
+            ("box", parse_box(args.box)) if args.box else (args.region, get_region(args.region))
+        )
+    except InvalidInputError as exc:  # a bad --box or --region is the caller's, not the data's
+        raise UsageError(str(exc)) from None
+    if args.predictor == "climatology" and args.climatology is None:
+        raise UsageError("--predictor climatology needs --climatology")
+    forecast = open_forecast(args.forecast).load()
     truth = _open(args.truth, "truth")
     climatology = load_climatology(args.climatology) if args.climatology else None
-    if args.predictor == "climatology" and climatology is None:
-        raise InvalidInputError("--predictor climatology needs --climatology")
     sums = evaluation.score_run(
         forecast,
         truth,

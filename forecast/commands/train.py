@@ -25,13 +25,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _tqdm_factory(total: int, initial: int, description: str):
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=initial, desc=description, unit="step", dynamic_ncols=True)
-
-
 def run(args: argparse.Namespace) -> int:
+    from forecast.commands.progress import step_bar
     from forecast.model.rollout import default_cache_dir
     from forecast.training.config import load_train_config
     from forecast.training.trainer import train
@@ -42,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         config,
         resume=not args.no_resume,
         max_steps=args.max_steps,
-        progress=None if args.quiet else _tqdm_factory,
+        progress=None if args.quiet else step_bar,
         graphs_cache_dir=default_cache_dir().parent / "graphs",
     )
     status = "done" if result.completed else "stopped (run again to resume)"

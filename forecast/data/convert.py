@@ -134,6 +134,81 @@ def to_model_layout(
     return out.drop_vars([c for c in out.coords if c not in keep])
 
 
+# Names other tools give the horizontal axes: the CDS, cfgrib, CF/pangeo, WeatherBench 2.
+HORIZONTAL_ALIASES = {lexicon.CDS_LAT: "lat", lexicon.CDS_LON: "lon"}
+# Variable ids of earth2studio and of WeatherBench 2's derived files → ERA5 long names
+# (CDS/cfgrib short names come from the lexicon).
+EXTRA_VARIABLE_ALIASES = {
+    "u10m": "10m_u_component_of_wind",
+    "v10m": "10m_v_component_of_wind",
+    "tp06": "total_precipitation_6hr",
+    "tp6h": "total_precipitation_6hr",
+}
+# Long names kept as they are (forcings the model derives may also be present).
+_KNOWN_NAMES = set(V.UNITS) | set(V.FORCING_VARS) | {lexicon.HOURLY_PRECIPITATION}
+
+
+def standardize(ds: xr.Dataset, *, origin: str = "dataset") -> xr.Dataset:
+    """A dataset in any common layout → the model layout's names and orders, lazily.
+
+    Accepted: the model and example-batch layouts; the CDS's NetCDF (`valid_time`,
+    `pressure_level`, `latitude`/`longitude`, short names `t2m`, `z`…); cfgrib's GRIB view
+    (`time`+`step`, `isobaricInhPa`); WeatherBench 2 and ARCO-ERA5 Zarr (`time`, `level`,
+    `latitude`, `longitude`, ERA5 long names); latitudes in either order, longitudes in
+    −180…180 or 0…360. Variables are renamed to ERA5 long names, latitude sorted ascending,
+    longitude wrapped into [0, 360). Data are not read or cast (Zarr stays lazy); unknown
+    variables are kept under their own names.
+
+    Raises:
+        InvalidInputError: no latitude/longitude grid, or no time where one is needed.
+    """
+    from forecast.data.layout import from_example_batch
+
+    ds = from_example_batch(ds)
+    if "number" in ds.dims:
+        ds = _select_member(ds, None, origin)
+    if any(name in ds.coords for name in ("time", "valid_time", "step")):
+        ds = _time_axis(ds, origin)
+    ds = _level_axis(ds)
+    ds = _horizontal_axes(ds, origin)
+    renames = {}
+    for name in ds.data_vars:
+        target = _long_name(str(name), "level" in ds[name].dims)
+        if target != name and target not in ds.data_vars and target not in renames.values():
+            renames[name] = target
+    return ds.rename(renames)
+
+
+def _long_name(name: str, has_level: bool) -> str:
+    if name in _KNOWN_NAMES:
+        return name
+    if name in EXTRA_VARIABLE_ALIASES:
+        return EXTRA_VARIABLE_ALIASES[name]
+    dataset = lexicon.PRESSURE_LEVELS_DATASET if has_level else lexicon.SINGLE_LEVELS_DATASET
+    variable = lexicon.BY_SHORT_NAME.get((dataset, name))
+    return variable.name if variable is not None else name
+
+
+def require_variables(ds: xr.Dataset, names: Iterable[str], *, origin: str) -> None:
+    """Raises one error naming every variable of `names` that `ds` lacks, with what it has.
+
+    Raises:
+        InvalidInputError: if any is missing.
+    """
+    missing = [n for n in names if n not in ds.data_vars]
+    if missing:
+        aliases = []
+        for name in missing:
+            known = [v.short_name for v in lexicon.BY_SHORT_NAME.values() if v.name == name] + [
+                alias for alias, long in EXTRA_VARIABLE_ALIASES.items() if long == name
+            ]
+            aliases.append(f"{name} (or {'/'.join(known)})" if known else name)
+        raise InvalidInputError(
+            f"{origin}: missing variable(s) {', '.join(aliases)}; it has "
+            f"{sorted(str(n) for n in ds.data_vars)}"
+        )
+
+
 def _select_member(ds: xr.Dataset, member: int | None, origin: str) -> xr.Dataset:
     if "number" in ds.dims and ds.sizes["number"] > 1:
         if member is None:
@@ -198,9 +273,12 @@ def _level_axis(ds: xr.Dataset) -> xr.Dataset:
 
 
 def _horizontal_axes(ds: xr.Dataset, origin: str) -> xr.Dataset:
-    if lexicon.CDS_LAT not in ds.dims or lexicon.CDS_LON not in ds.dims:
-        raise InvalidInputError(f"{origin}: no latitude/longitude grid (dims {dict(ds.sizes)})")
-    ds = ds.rename({lexicon.CDS_LAT: "lat", lexicon.CDS_LON: "lon"})
+    ds = ds.rename({k: v for k, v in HORIZONTAL_ALIASES.items() if k in ds.dims})
+    if "lat" not in ds.dims or "lon" not in ds.dims:
+        raise InvalidInputError(
+            f"{origin}: no latitude/longitude grid: dims are {dict(ds.sizes)}; expected "
+            f"lat/lon or {', '.join(HORIZONTAL_ALIASES)}"
+        )
     lon = np.mod(ds["lon"].values.astype(np.float64), 360.0)
     ds = ds.assign_coords(lon=lon)
     # −180…180 inclusive areas repeat the 180° meridian once wrapped.

@@ -1,7 +1,9 @@
 """Training examples drawn from a dataset archive: random init times, lazily read windows.
 
-In the spirit of xbatcher: the archive (NetCDF, or Zarr when `zarr` is installed) is opened
-lazily (stored in one-frame chunks by `write_synthetic_archive`), and each example reads only
+In the spirit of xbatcher: the archive (NetCDF, or a Zarr store such as WeatherBench 2's or
+ARCO-ERA5's) is opened lazily (stored in one-frame chunks by `write_synthetic_archive`), the
+trainer draws the next batch in a background thread while the current step runs (prefetch),
+and each example reads only
 its window — the two input frames
 ending at an init time t and the K target frames t + 6 h … t + K·6 h — which
 `forecast.model.extraction` splits into inputs, targets and forcings (deriving the progress
@@ -31,8 +33,7 @@ from forecast.model.derived_forcings import (
 from forecast.model.extraction import extract_inputs_targets_forcings
 from forecast.model.predictor_base import Fields
 from forecast.model.xarray_jax import dataset_to_fields
-
-STEP = pd.Timedelta(hours=6)
+from forecast.times import STEP
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,22 +54,30 @@ class Batch:
 
 
 def open_archive(path: str | Path) -> xr.Dataset:
-    """Opens a model-layout archive lazily (nothing is read until a window is asked for).
+    """Opens an archive lazily (nothing is read until a window is asked for).
+
+    NetCDF or Zarr, in the model layout or WeatherBench 2's / ARCO-ERA5's (`latitude`
+    descending, `longitude`, CDS short names…): names and orders are standardised lazily
+    (`forecast.data.convert.standardize`).
 
     Raises:
         InvalidInputError: the path is missing or is not a readable NetCDF/Zarr archive.
     """
+    from forecast.data.convert import standardize
+
     path = Path(path)
     if not path.exists():
         raise InvalidInputError(f"archive not found: {path}")
     try:
-        if path.suffix == ".zarr":
-            return xr.open_zarr(path, chunks=None)
         # Lazily indexed backend arrays: each read touches only the frames it asks for (the
-        # file stores one frame per chunk); dask graphs would cost more than the read here.
-        return xr.open_dataset(path)
+        # archive stores few frames per chunk); dask graphs would cost more than the read here.
+        if path.suffix == ".zarr" or (path / ".zgroup").exists() or (path / "zarr.json").exists():
+            archive = xr.open_zarr(path, chunks=None)
+        else:
+            archive = xr.open_dataset(path)
     except (OSError, ValueError, ImportError) as exc:
         raise InvalidInputError(f"archive {path} is unreadable: {exc}") from exc
+    return standardize(archive, origin=str(path))
 
 
 class ArchiveBatches:

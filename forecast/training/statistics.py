@@ -30,13 +30,14 @@ import xarray as xr
 from forecast.errors import InvalidInputError
 from forecast.model.derived_forcings import add_derived_forcings
 from forecast.model.normalization import STATS_FILES
+from forecast.times import STEP
 
 PROGRESS_VARS = tuple(
     f"{base}{suffix}"
     for base in ("year_progress", "day_progress")
     for suffix in ("", "_sin", "_cos")
 )
-TIMESTEP = np.timedelta64(6, "h")
+TIMESTEP = STEP.to_timedelta64()
 
 
 @dataclass
@@ -146,9 +147,9 @@ def compute_statistics(
     previous: xr.Dataset | None = None
     pairs = 0
     for start in range(0, times.size, chunk_times):
-        frames = _with_progress(
-            archive[dynamic].isel(time=slice(start, start + chunk_times)).load()
-        )
+        # drop_vars rather than archive[dynamic]: the axes stay even with no variable left.
+        frames = archive.drop_vars([n for n in archive.data_vars if n not in dynamic])
+        frames = _with_progress(frames.isel(time=slice(start, start + chunk_times)).load())
         for name in frames.data_vars:
             _check_finite(frames[name], name)
             _add(means, name, frames[name], lat_weights)
@@ -182,6 +183,102 @@ def compute_statistics(
     )
 
 
+def compute_statistics_dask(
+    archive: xr.Dataset,
+    *,
+    variables_: Sequence[str] | None = None,
+    area_weighted: bool = False,
+) -> tuple[xr.Dataset, xr.Dataset, xr.Dataset]:
+    """`compute_statistics` over a Dask-backed archive, for archives larger than memory.
+
+    Every variable's shifted sums (Σ w·(x − s), Σ w·(x − s)², per level) and those of its 6 h
+    differences are Dask reductions computed in one pass on the current scheduler, each worker
+    holding a few archive chunks at a time; the progress features (small: time × longitude)
+    go through the in-memory path. Results equal `compute_statistics`'s up to the order of
+    float64 additions (relative differences ~1e-12).
+
+    Raises:
+        InvalidInputError: as `compute_statistics`.
+    """
+    import dask
+
+    if "time" not in archive.dims or not np.issubdtype(archive["time"].dtype, np.datetime64):
+        raise InvalidInputError("statistics need an archive with a datetime64 'time' axis")
+    names = list(archive.data_vars) if variables_ is None else list(variables_)
+    unknown = [n for n in names if n not in archive.data_vars]
+    if unknown:
+        raise InvalidInputError(f"archive has no variable(s) {unknown}")
+    # Progress features only: the archive's coordinates without its data.
+    axes = xr.Dataset(
+        coords={d: archive[d] for d in ("time", "lat", "lon") if d in archive.coords},
+        attrs=archive.attrs,
+    )
+    progress = compute_statistics(axes, area_weighted=area_weighted)
+    weights = xr.DataArray(1.0)
+    if area_weighted:
+        lat = archive["lat"].values.astype(np.float64)
+        weights = xr.DataArray(np.maximum(np.cos(np.deg2rad(lat)), 0.0), dims="lat")
+    times = archive["time"].values
+    pairs = np.flatnonzero(np.diff(times) == TIMESTEP)
+    lazy: dict[tuple[str, str], tuple] = {}
+    for name in names:
+        field = archive[name]
+        lazy[("mean", name)] = _lazy_sums(field, weights)
+        if "time" in field.dims:
+            # Differences of neighbours by slicing (few tasks); gaps dropped afterwards.
+            values = field.variable
+            steps = values.isel(time=slice(1, None)) - values.isel(time=slice(None, -1))
+            if pairs.size < steps.sizes["time"]:
+                steps = steps.isel(time=pairs)
+            lazy[("diff", name)] = _lazy_sums(xr.DataArray(steps), weights)
+    (computed,) = dask.compute(lazy)
+    means: dict[str, _Moments] = {}
+    diffs: dict[str, _Moments] = {}
+    for (kind, name), (shift, total, squares, weight, bad) in computed.items():
+        if bad:
+            raise InvalidInputError(f"archive variable {name!r} holds NaN/inf values")
+        store = means if kind == "mean" else diffs
+        store[name] = _Moments(shift=shift, total=total, squares=squares, weight=weight)
+    level = archive["level"] if "level" in archive.coords else None
+    attrs = progress[0].attrs
+    results = (
+        {n: m.mean() for n, m in means.items()},
+        {n: m.stddev() for n, m in means.items()},
+        {n: m.stddev() for n, m in diffs.items()},
+    )
+    return tuple(
+        xr.merge([_to_dataset(values, level, attrs), extra], combine_attrs="override")
+        for values, extra in zip(results, progress, strict=True)
+    )
+
+
+def _lazy_sums(field: xr.DataArray, weights: xr.DataArray) -> tuple:
+    """(shift, Σ w·(x − s), Σ w·(x − s)², Σ w, count of non-finite): Dask sums but Σ w.
+
+    Σ w needs no data: the weights depend on latitude only, so it is their sum times the
+    number of other points. Keeping it out of the graph keeps one float64 array per chunk.
+    """
+    reduce = [d for d in field.dims if d != "level"]
+    # The shift: the first grid value (per level), as `_add` takes it.
+    first = field.isel({d: 0 for d in reduce}).astype(np.float64)
+    centred = field.astype(np.float64) - first
+    if weights.ndim and "lat" in field.dims:
+        weighted = centred * weights
+        total_weight = float(weights.sum()) * field.size / field.sizes["lat"]
+    else:
+        weighted = centred
+        total_weight = float(field.size)
+    if "level" in field.dims:
+        total_weight = np.full(field.sizes["level"], total_weight / field.sizes["level"])
+    return (
+        first.data,
+        weighted.sum(reduce).data,
+        (weighted * centred).sum(reduce).data,
+        total_weight,
+        (~np.isfinite(field)).sum().data,
+    )
+
+
 def _check_finite(array: xr.DataArray, name: str) -> None:
     if not np.all(np.isfinite(array.values)):
         raise InvalidInputError(f"archive variable {name!r} holds NaN/inf values")
@@ -209,10 +306,11 @@ def write_statistics(
     """Writes the three datasets under DeepMind's file names in `output_dir`."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    from forecast.io.atomic import atomic_output
+
     for dataset, file_name in zip(stats, STATS_FILES.values(), strict=True):
-        tmp = output_dir / f".{file_name}.partial"
-        dataset.to_netcdf(tmp)
-        tmp.replace(output_dir / file_name)
+        with atomic_output(output_dir / file_name) as tmp:
+            dataset.to_netcdf(tmp)
     return output_dir
 
 

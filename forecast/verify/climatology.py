@@ -342,3 +342,161 @@ def climatology_at(
                 f"{[str(pd.Timestamp(t)) for t in bad[:5]]}"
             )
     return result
+
+
+# Bytes of one block of bucket sums (all days × hours of a patch of the grid) in the Dask path.
+_DASK_BLOCK_BYTES = 16e6
+
+
+def compute_climatology_dask(
+    archive: xr.Dataset,
+    *,
+    window_days: int = 61,
+    dayofyear: Sequence[int] | None = None,
+    variables: Sequence[str] | None = None,
+    block_bytes: float = _DASK_BLOCK_BYTES,
+) -> xr.Dataset:
+    """`compute_climatology` as a lazy Dask graph, for archives larger than memory.
+
+    The same sums in two passes that each hold only one block at a time:
+
+    1. per (day of year, hour) bucket, the sum and count of present archive values — a grouped
+       reduction over time (flox's map-reduce), each archive chunk read once;
+    2. the triangular window over days, on blocks holding every bucket of a patch of the grid
+       (the bucket sums are rechunked from "all of the grid, few buckets" to "all buckets, part
+       of the grid"), by the same arithmetic as `ClimatologyAccumulator.result`.
+
+    Results equal `compute_climatology`'s up to the order of float64 additions (~1e-15
+    relative). Call `.compute()` or write the result to run it on the current Dask scheduler.
+
+    Args:
+      archive: model layout opened with Dask chunks (e.g. `open_era5_archive`).
+      window_days, dayofyear, variables: as `compute_climatology`.
+      block_bytes: target size of one block of bucket sums in pass 2.
+
+    Raises:
+      InvalidInputError: as `compute_climatology`.
+    """
+    import dask
+
+    # Pass 2's rechunk by tasks: P2P rechunking buffers whole shuffles and overran small
+    # workers (400 MiB) in bench/archive.py; task rechunks stay within a few chunks.
+    with dask.config.set({"array.rechunk.method": "tasks"}):
+        return _climatology_graph(archive, window_days, dayofyear, variables, block_bytes)
+
+
+def _climatology_graph(
+    archive: xr.Dataset,
+    window_days: int,
+    dayofyear: Sequence[int] | None,
+    variables: Sequence[str] | None,
+    block_bytes: float,
+) -> xr.Dataset:
+    plan = ClimatologyAccumulator(window_days=window_days, dayofyear=dayofyear, variables=variables)
+    if "time" not in archive.dims or archive.sizes["time"] == 0:
+        raise InvalidInputError("archive has no times to compute a climatology from")
+    names = _climatology_variables(archive, variables)
+    times = pd.DatetimeIndex(archive["time"].values)
+    hours = sorted({int(h) for h in times.hour})
+    rows, used = [], []
+    for i, t in enumerate(times):
+        doys = [t.day_of_year] + ([366] if not t.is_leap_year and t.day_of_year == 365 else [])
+        doys = [d for d in doys if d in plan._needed]
+        if doys:
+            used.append(t)
+        rows += [(i, d * 24 + t.hour) for d in doys]
+    if not rows:
+        raise InvalidInputError("no archive time falls in the window of the requested days")
+    keys = np.array([k for _, k in rows])
+    buckets = np.unique(keys)  # the grouped reduction's output order
+    window = _window_matrix(buckets, plan.out_days, hours, plan.weights)
+    picked = archive[names].isel(time=[i for i, _ in rows])
+    data = {}
+    for name in names:
+        values = picked[name]
+        spatial = [d for d in values.dims if d != "time"]
+        # Grid patches small enough that every bucket of one patch fits in `block_bytes`.
+        values = values.chunk(_spatial_chunks(values, spatial, buckets.size, block_bytes))
+        values = values.astype(np.float64).assign_coords(bucket=("time", keys))
+        present = values.notnull()
+        sums = values.where(present, 0.0).groupby("bucket").sum("time")
+        counts = present.astype(np.float64).groupby("bucket").sum("time")
+        smoothed = xr.apply_ufunc(
+            _smooth_buckets,
+            sums.chunk({"bucket": -1}),
+            counts.chunk({"bucket": -1}),
+            input_core_dims=[["bucket"], ["bucket"]],
+            output_core_dims=[["dayofyear", "hour"]],
+            kwargs={"window": window},
+            dask="parallelized",
+            output_dtypes=[np.float32],
+            dask_gufunc_kwargs={
+                "output_sizes": {"dayofyear": plan.out_days.size, "hour": len(hours)}
+            },
+        )
+        smoothed = smoothed.transpose("dayofyear", "hour", *spatial)
+        smoothed.attrs = dict(archive[name].attrs)
+        data[name] = smoothed.drop_vars("bucket", errors="ignore")
+    result = xr.Dataset(data).assign_coords(
+        dayofyear=plan.out_days.astype(np.int32), hour=np.asarray(hours, dtype=np.int32)
+    )
+    used_index = pd.DatetimeIndex(used)
+    result.attrs = {
+        "climatology_window_days": window_days,
+        "climatology_window": "triangular (WeatherBench2)",
+        "archive_start": str(used_index.min()),
+        "archive_end": str(used_index.max()),
+        "archive_times_used": len(used_index),
+        "source": str(archive.attrs.get("source", "unknown")),
+        "synthetic": int(archive.attrs.get("synthetic", 0)),
+    }
+    return result
+
+
+def _spatial_chunks(
+    values: xr.DataArray, spatial: list[str], num_buckets: int, block_bytes: float
+) -> dict[str, int]:
+    """Chunks of the grid dims so that all buckets of one chunk take about `block_bytes`."""
+    chunks = {d: values.sizes[d] for d in spatial}
+    if "level" in chunks:
+        chunks["level"] = 1
+    row_bytes = num_buckets * 8 * chunks.get("lon", 1) * chunks.get("level", 1)
+    if "lat" in chunks:
+        chunks["lat"] = int(max(1, min(values.sizes["lat"], block_bytes // row_bytes)))
+    return chunks
+
+
+def _window_matrix(
+    buckets: np.ndarray, out_days: np.ndarray, hours: list[int], weights: np.ndarray
+) -> np.ndarray:
+    """`(out day, hour, bucket)` weights w(k) of bucket (day d + k, same hour), days wrapping.
+
+    Buckets are `day · 24 + hour`; zero-weight window edges and absent buckets get 0.
+    """
+    half = weights.size // 2
+    index = {int(b): j for j, b in enumerate(buckets)}
+    matrix = np.zeros((out_days.size, len(hours), buckets.size))
+    for i, d in enumerate(out_days):
+        for h_index, hour in enumerate(hours):
+            for k, wk in zip(range(-half, half + 1), weights, strict=True):
+                day = (int(d) - 1 + k) % DAYS_IN_CLIMATOLOGY_YEAR + 1
+                j = index.get(day * 24 + hour)
+                if wk > 0 and j is not None:
+                    matrix[i, h_index, j] += wk
+    return matrix
+
+
+def _smooth_buckets(sums: np.ndarray, counts: np.ndarray, *, window: np.ndarray) -> np.ndarray:
+    """Window-weighted means from bucket sums: `ClimatologyAccumulator.result`'s arithmetic.
+
+    Args:
+      sums, counts: `(..., bucket)` sums and counts of present values.
+      window: `(out day, hour, bucket)` weights (`_window_matrix`).
+
+    Returns:
+      `(..., out day, hour)` float32, NaN where no value falls in the window.
+    """
+    num = np.tensordot(sums, window, axes=([-1], [-1]))
+    den = np.tensordot(counts, window, axes=([-1], [-1]))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan).astype(np.float32)

@@ -4,10 +4,12 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
 
+from webapp.api.api import api
 from webapp.ops.views import media_file
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/", api.urls),
     path("verification/", include("webapp.verification.urls")),
     path("", include("webapp.ops.urls")),
     path("", include("webapp.runs.urls")),

@@ -13,8 +13,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from forecast.errors import CheckpointError
-from forecast.times import format_utc
-from webapp.errors import DuplicateRunError, RunClaimedError, RunStateError
+from forecast.times import format_utc, to_aware_utc
+from webapp.errors import ApplicationError, DuplicateRunError, RunClaimedError, RunStateError
 from webapp.runs.config import RunConfig
 from webapp.runs.models import ForecastRun, Product
 
@@ -493,10 +493,18 @@ def _stop_execution(run: ForecastRun) -> None:
             )
 
 
-def run_request_rerun(*, run: ForecastRun, user=None, launch: bool = True) -> ForecastRun:
+def run_request_rerun(
+    *, run: ForecastRun, user=None, launch: bool = True, predictor_spec: str = ""
+) -> ForecastRun:
     """Creates a new run repeating `run` (same init time and frozen configuration, linked by
-    `rerun_of`) and, if `launch`, starts the real daily flow on it (see `run_launch_flow`)."""
+    `rerun_of`) and, if `launch`, starts the real daily flow on it (see `run_launch_flow`).
+
+    `predictor_spec` ("persistence" or a checkpoint path) reruns with another predictor; the
+    checkpoint's identity (sha256) is taken now and frozen in the new run's config.
+    """
     config = RunConfig.from_json(run.config) if run.config else _config_of_legacy_run(run)
+    if predictor_spec:
+        config = _with_predictor(config, predictor_spec)
     new = run_create(
         init_time=run.init_time,
         config=config,
@@ -538,3 +546,71 @@ def run_launch_flow(*, run: ForecastRun) -> str:
         setattr(run, name, value)
     logger.info("run %s: flow launched via %s %s", run.pk, launched_via, flow_run_id)
     return launched_via
+
+
+def _with_predictor(config: RunConfig, spec: str) -> RunConfig:
+    """`config` running `spec` instead ("persistence" or an existing checkpoint file)."""
+    import dataclasses
+
+    from forecast.errors import InvalidInputError
+    from forecast.model.checkpoint import file_sha256
+    from webapp.runs.config import parse_predictor_spec
+
+    try:
+        parsed = parse_predictor_spec(spec)
+    except InvalidInputError as exc:
+        raise ApplicationError(str(exc)) from exc
+    if parsed.kind == "checkpoint":
+        path = Path(parsed.target)
+        if not path.is_file():
+            raise ApplicationError(f"checkpoint {path} does not exist")
+        identity = {"checkpoint_path": str(path), "checkpoint_sha256": file_sha256(path)}
+    else:
+        identity = {"checkpoint_path": "", "checkpoint_sha256": ""}
+    return dataclasses.replace(config, predictor_spec=spec, predictor_note="", **identity)
+
+
+def run_request_backfill(
+    *,
+    init_times: Iterable[dt.datetime],
+    like: ForecastRun,
+    user=None,
+    launch: bool = True,
+) -> tuple[list[ForecastRun], list[str]]:
+    """Creates (and, if `launch`, starts the daily flow of) a run for every init time that has
+    no good run yet, each executing `like`'s frozen configuration, triggered "backfill".
+
+    Returns:
+      (the new runs, one line per init time skipped and why).
+    """
+    from webapp.runs.selectors import run_missing_init_times
+
+    config = RunConfig.from_json(like.config) if like.config else _config_of_legacy_run(like)
+    wanted = [to_aware_utc(t) for t in init_times]
+    missing = set(
+        run_missing_init_times(
+            init_times=wanted,
+            predictor_spec=config.predictor_spec,
+            data_source=config.data_source,
+        )
+    )
+    created, skipped = [], []
+    for init_time in wanted:
+        if init_time not in missing:
+            skipped.append(f"{init_time:%Y-%m-%d %H:%MZ}: already has a run")
+            continue
+        try:
+            run = run_create(
+                init_time=init_time,
+                config=config,
+                triggered_by=ForecastRun.Trigger.BACKFILL,
+                user=user,
+            )
+        except DuplicateRunError as exc:  # created meanwhile by another trigger
+            skipped.append(f"{init_time:%Y-%m-%d %H:%MZ}: {exc}")
+            continue
+        run_record_lineage(run_id=run.pk, backfill_like_run=like.pk)
+        if launch:
+            run_launch_flow(run=run)
+        created.append(run)
+    return created, skipped

@@ -135,6 +135,14 @@ def _truth_stamp(path: Path | None) -> str:
 
 
 def _open(path: Path):
+    """A forecast file of any format, in the forecast layout (lazily)."""
+    from forecast.io import open_forecast
+
+    return open_forecast(path)
+
+
+def _open_truth(path: Path):
+    """A truth file (the model layout: ERA5 or analysis frames), lazily."""
     import xarray as xr
 
     return xr.open_dataset(path)
@@ -163,7 +171,7 @@ def _run_maps(run: ForecastRun, other: ForecastRun | None = None):
         return _RUN_MAPS[key]
     maps = RunMaps(
         _open(forecast_file),
-        truth=_open(truth_file) if truth_file else None,
+        truth=_open_truth(truth_file) if truth_file else None,
         other=_open(other_file) if other_file else None,
         label=f"run #{run.pk}",
         other_label=f"run #{other.pk}" if other else "other run",
@@ -283,7 +291,7 @@ def run_viewer(*, run: ForecastRun) -> dict:
     if truth_file is not None:
         import pandas as pd
 
-        with _open(truth_file) as truth:
+        with _open_truth(truth_file) as truth:
             times = set(pd.DatetimeIndex(truth["time"].values))
         truth_leads = [lead for lead, t in valid.items() if pd.Timestamp(t) in times]
     return {

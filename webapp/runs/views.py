@@ -6,23 +6,52 @@ forecast/); these views only translate its answers into HTTP.
 
 from __future__ import annotations
 
+from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.decorators import method_decorator
 from django.views import View
 
+from webapp.pagecache import shared_page
 from webapp.runs import selectors, viewer
+from webapp.runs.forms import RunFilterForm
 from webapp.runs.models import ForecastRun
 
 # Rendered maps never change under their name (new truth → new cache dir): cache for a day.
 _IMAGE_CACHE = "public, max-age=86400"
 
 
+def _site_version() -> str:
+    """Runs and scores: what the home, run, viewer and compare pages show."""
+    from webapp.verification.selectors import scores_version
+
+    return f"{selectors.runs_version()}|{scores_version()}"
+
+
+# Pages the same for everyone, cached per data version; 30 s bounds the clock-based parts
+# (the home page's next cycle).
+_shared = method_decorator(shared_page(timeout=30, version=_site_version), name="get")
+
+
+@method_decorator(shared_page(timeout=300, version=selectors.runs_version), name="get")
 class RunListView(View):
-    """All recent runs, newest first."""
+    """Runs, newest first: filters (status, init days, predictor, data, trigger), paginated."""
+
+    PER_PAGE = 50
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        return render(request, "runs/run_list.html", {"runs": selectors.run_list()})
+        form = RunFilterForm(request.GET or None)
+        runs = selectors.run_list(**form.filters()) if form.is_bound else selectors.run_list()
+        page = Paginator(runs, self.PER_PAGE).get_page(request.GET.get("page"))
+        context = {
+            "runs": page,
+            "page": page,
+            "form": form,
+            "filtered": bool(form.is_bound and form.filters()),
+            "predictor_names": selectors.run_predictor_names(),
+        }
+        return render(request, "runs/run_list.html", context)
 
 
 def _get_run(run_id: int) -> ForecastRun:
@@ -48,6 +77,7 @@ def _float(value: str | None, name: str) -> float:
         raise Http404(f"{name} must be a number, got {value!r}") from None
 
 
+@_shared
 class HomeView(View):
     """The latest forecast at a glance and the state of the pipeline."""
 
@@ -89,6 +119,7 @@ class PipelineApi(View):
         return JsonResponse({"active": active} | viewer.pipeline_queues())
 
 
+@_shared
 class RunDetailView(View):
     """One run: identity, status, lineage, downloads and a link to its map viewer."""
 
@@ -122,6 +153,7 @@ class RunStatusApi(View):
         )
 
 
+@_shared
 class RunMapsView(View):
     """The map viewer of one run: field, level, kind, region and lead selectors."""
 
@@ -239,6 +271,7 @@ class MeteogramImageView(View):
         return response
 
 
+@_shared
 class CompareView(View):
     """Two runs side by side (`?a=&b=`): maps valid at the same time, A − B, score deltas."""
 

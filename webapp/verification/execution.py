@@ -92,6 +92,7 @@ def execute_scoring(*, run_id: int, task_id: str = "", truth_source: str = DEFAU
     import xarray as xr
 
     from forecast.errors import InvalidInputError
+    from forecast.io import open_forecast
     from forecast.verify import evaluation
     from forecast.verify.climatology import load_climatology
 
@@ -104,7 +105,7 @@ def execute_scoring(*, run_id: int, task_id: str = "", truth_source: str = DEFAU
         if not path.is_file():
             raise InvalidInputError(f"run {run_id}: its {what} file {path} does not exist")
     # Loaded whole and closed at once: the run's files are replaced atomically by later steps.
-    forecast = xr.load_dataset(run_files.forecast_path(run_id))
+    forecast = open_forecast(run_files.forecast_path(run_id)).load()
     truth = xr.load_dataset(truth_path(run_id, truth_source))
     clim_file = climatology_path(run_id)
     climatology = None

@@ -188,3 +188,12 @@ class RunVerification(BaseModel):
     def complete(self) -> bool:
         """Whether every lead of the run has been scored."""
         return bool(self.leads_total) and len(self.leads_scored) >= self.leads_total
+
+
+class ScoresStamp(models.Model):
+    """One row: when scores last changed (cached score pages are keyed by it)."""
+
+    changed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"scores changed at {self.changed_at:%Y-%m-%d %H:%M:%S} UTC"

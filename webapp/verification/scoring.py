@@ -16,8 +16,6 @@ from django.db.models.functions import Sqrt
 
 # Per-run scores that window means are taken of (RMSE follows from MSE).
 MEAN_SCORES = ("mse", "bias", "mae", "acc")
-# Cache key whose value versions every cached page built on scores (bumped on each store).
-SCORES_CACHE_VERSION_KEY = "verification:scores-version"
 
 
 def per_run_expressions() -> dict:

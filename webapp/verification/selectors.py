@@ -20,6 +20,7 @@ from webapp.verification.models import (
     RunVerification,
     ScoreDay,
     ScoredRegion,
+    ScoresStamp,
     ScoreSum,
     TruthSource,
 )
@@ -441,3 +442,50 @@ def runs_awaiting_verification(
         if len(scored) < run.steps:
             out.append({"run_id": run.pk, "data_source": run.data_source, "leads_scored": scored})
     return out
+
+
+def run_scores_display(
+    *, run: ForecastRun, region: str = "global", truth_source: str = DEFAULT_TRUTH
+) -> list[dict]:
+    """Every score of a run in display units with human names (the API's shape).
+
+    Returns:
+      `[{"variable", "level", "name", "units", "predictors": {predictor: [{"lead_hours",
+      "valid_time", "rmse", "bias", "mae", "acc"}]}}]`, headline fields first.
+    """
+    from webapp.verification.display import score_style, scores_to_display
+
+    scores = run_scores(run=run, region=region, truth_source=truth_source)
+    out = []
+    for variable, level in order_fields(scores):
+        style = score_style(variable, level)
+        predictors = {}
+        for predictor, by_lead in sorted(scores[(variable, level)].items()):
+            predictors[predictor] = [
+                {
+                    "lead_hours": lead,
+                    "valid_time": run.init_time + dt.timedelta(hours=lead),
+                    **{
+                        k: v
+                        for k, v in scores_to_display(values, style).items()
+                        if k in ("rmse", "bias", "mae", "acc")
+                    },
+                }
+                for lead, values in sorted(by_lead.items())
+            ]
+        out.append(
+            {
+                "variable": variable,
+                "level": level,
+                "name": style.label,
+                "units": style.units,
+                "predictors": predictors,
+            }
+        )
+    return out
+
+
+def scores_version() -> str:
+    """When scores last changed (keys the cached score pages; one primary-key lookup)."""
+    stamp = ScoresStamp.objects.filter(pk=1).values_list("changed_at", flat=True).first()
+    return stamp.isoformat() if stamp is not None else "never"

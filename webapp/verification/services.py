@@ -7,7 +7,6 @@ import datetime as dt
 import math
 from collections.abc import Iterable, Sequence
 
-from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
@@ -20,10 +19,11 @@ from webapp.verification.models import (
     RunVerification,
     ScoreDay,
     ScoredRegion,
+    ScoresStamp,
     ScoreSum,
     TruthSource,
 )
-from webapp.verification.scoring import SCORES_CACHE_VERSION_KEY, per_run_expressions
+from webapp.verification.scoring import per_run_expressions
 
 _KEY = ["run", "truth_source", "predictor", "variable", "level", "lead_hours", "region"]
 _DAY_KEY = ("init_date", "truth_source", "predictor", "variable", "level", "lead_hours", "region")
@@ -112,8 +112,8 @@ def verification_store_sums(
         if task_id:
             record.celery_task_id = task_id
         record.save()
-        verification_refresh_days(init_dates=[run.init_time.astimezone(dt.UTC).date()])
         _register_regions({obj.region for obj in objects})
+        verification_refresh_days(init_dates=[run.init_time.astimezone(dt.UTC).date()])
     if len(objects) >= BULK_ROWS:
         database_analyze(tables=[ScoreSum._meta.db_table, ScoreDay._meta.db_table])
     return len(objects)
@@ -177,11 +177,8 @@ def verification_refresh_days(*, init_dates: Sequence[dt.date] | None = None) ->
 
 
 def scores_changed() -> None:
-    """Invalidates cached score pages (a new version key; old entries expire on their own)."""
-    try:
-        cache.incr(SCORES_CACHE_VERSION_KEY)
-    except ValueError:
-        cache.set(SCORES_CACHE_VERSION_KEY, 1, timeout=None)
+    """Stamps the time scores changed: cached score pages are keyed by it."""
+    ScoresStamp.objects.update_or_create(pk=1, defaults={"changed_at": timezone.now()})
 
 
 def database_analyze(*, tables: Sequence[str]) -> None:
@@ -213,6 +210,7 @@ def verification_record_plots(*, run_id: int, plots: dict[str, str]) -> None:
     record, _ = RunVerification.objects.get_or_create(run_id=run_id)
     record.plots = {**record.plots, **plots}
     record.save(update_fields=["plots", "updated_at"])
+    scores_changed()
 
 
 def verification_publish_error_maps(*, run_id: int, products: Iterable[dict]) -> int:

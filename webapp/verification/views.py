@@ -8,12 +8,17 @@ from django.conf import settings
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.decorators import method_decorator
 from django.views import View
 
+from webapp.pagecache import shared_page
 from webapp.runs import selectors as run_selectors
 from webapp.runs.models import ForecastRun
 from webapp.verification import selectors
 from webapp.verification.models import DEFAULT_TRUTH, TruthSource
+
+# Score pages are the same for everyone and change only when scores are stored.
+_cached = method_decorator(shared_page(timeout=300, version=selectors.scores_version), name="get")
 
 BASELINES = ("persistence", "climatology")
 
@@ -44,6 +49,7 @@ def _days(request: HttpRequest) -> int:
     return days if days in selectors.WINDOW_DAYS else selectors.DEFAULT_WINDOW_DAYS
 
 
+@_cached
 class VerificationHistoryView(View):
     """The verification record across runs: history plots, window scores, verified runs."""
 
@@ -93,6 +99,7 @@ class VerificationHistoryView(View):
         return render(request, "verification/history.html", context)
 
 
+@_cached
 class ScorecardView(View):
     """Model vs a baseline, % change by field and lead over a window of init times."""
 
@@ -134,6 +141,7 @@ class ScorecardView(View):
         return render(request, "verification/scorecard.html", context)
 
 
+@_cached
 class RunScoresView(View):
     """One run's scores against lead time, with the baselines, for every scored field
     (one query for all of them; the fields are paginated)."""

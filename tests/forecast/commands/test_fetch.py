@@ -38,10 +38,10 @@ def test_fetch_latest_picks_the_newest_available_init_time(cds_env, tmp_path, ca
 
 
 @pytest.mark.network
-def test_a_bad_key_is_one_clear_line_and_exit_code_2(cds_env, monkeypatch, tmp_path, capsys):
+def test_a_bad_key_is_one_clear_line_and_exit_code_1(cds_env, monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("CDSAPI_KEY", "wrong-key")
     argv = ["fetch", "--init-time", "2026-11-16T00", "--grid", "10", "--quiet"]
-    assert main([*argv, "--output", str(tmp_path / "x.nc"), "--cache", str(tmp_path)]) == 2
+    assert main([*argv, "--output", str(tmp_path / "x.nc"), "--cache", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("forecast fetch: error: CDS answered HTTP 401")
     assert not (tmp_path / "x.nc").exists()
@@ -61,5 +61,5 @@ def test_missing_cds_configuration_is_explained(monkeypatch, tmp_path, capsys):
     monkeypatch.delenv("CDSAPI_KEY", raising=False)
     monkeypatch.setenv("CDSAPI_RC", str(tmp_path / "none"))
     argv = ["fetch", "--init-time", "2026-11-16T00", "--output", str(tmp_path / "x.nc")]
-    assert main(argv) == 2
+    assert main(argv) == 1
     assert "CDS not configured" in capsys.readouterr().err

@@ -48,7 +48,7 @@ def test_inspect_third_party_checkpoint(shared_dir: Path, capsys) -> None:
 def test_inspect_corrupt_file_is_one_line_error(tmp_path: Path, capsys) -> None:
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"not a zip")
-    assert main(["inspect", str(bad)]) == 2
+    assert main(["inspect", str(bad)]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert "bad.npz" in err

@@ -10,6 +10,7 @@ import pytest
 import xarray as xr
 
 from forecast.cli import main
+from forecast.io import open_forecast
 from forecast.model import normalization
 from tests.forecast.model.test_rollout import assert_within_tolerance
 
@@ -41,7 +42,7 @@ def test_vector_a_end_to_end(vectors_dir: Path, tmp_path: Path, capsys, monkeypa
     assert [line for line in err.splitlines() if "step" in line][-1].startswith(
         "forecast predict: step 4/4"
     )
-    forecast = xr.load_dataset(output)
+    forecast = open_forecast(output).load()
     reference = xr.load_dataset(directory / "predictions.nc")
     assert forecast["temperature"].dims == ("time", "level", "lat", "lon")
     assert forecast.attrs["init_time"] == "2022-01-01T06:00:00"
@@ -99,7 +100,7 @@ def test_bad_input_is_one_line_and_writes_nothing(
     input_path, message = _bad_inputs(directory, tmp_path)[case]
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    assert _predict(directory, input_path, out_dir / "forecast.nc") == 2
+    assert _predict(directory, input_path, out_dir / "forecast.nc") == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1, err
     assert err[0].startswith("forecast predict: error:")
@@ -113,7 +114,7 @@ def test_corrupt_checkpoint_and_bad_steps(vectors_dir: Path, tmp_path: Path, cap
     bad.write_bytes((directory / "checkpoint.npz").read_bytes()[:1000])
     args = ["predict", "--checkpoint", str(bad), "--stats", str(directory)]
     args += ["--input", str(directory / "example_batch.nc"), "--output", str(tmp_path / "o.nc")]
-    assert main(args + ["--steps", "2"]) == 2
+    assert main(args + ["--steps", "2"]) == 1
     assert "checkpoint.npz" in capsys.readouterr().err
     assert main(args + ["--steps", "0"]) == 2
     assert "--steps" in capsys.readouterr().err

@@ -69,3 +69,20 @@ def test_missing_variables_and_levels_are_named(small_archive: Path) -> None:
         ArchiveBatches(archive.drop_sel(level=850), TASK_13, rollout_steps=1)
     with pytest.raises(InvalidInputError, match="not found"):
         open_archive(small_archive.with_name("nothing.nc"))
+
+
+def test_a_weatherbench2_layout_zarr_gives_the_same_examples(small_archive: Path, tmp_path: Path):
+    """The same world stored as WeatherBench 2 does (Zarr, `latitude` descending, `longitude`)."""
+    wb2 = tmp_path / "era5.zarr"
+    with xr.open_dataset(small_archive) as ds:
+        flipped = ds.rename(lat="latitude", lon="longitude").sortby("latitude", ascending=False)
+        flipped.chunk({"time": 1}).to_zarr(wb2, consolidated=True, zarr_format=2)
+    archive = open_archive(wb2)
+    assert archive["temperature"].chunks is None  # lazily indexed, no dask graph per read
+    ours = ArchiveBatches(archive, TASK_13, rollout_steps=2)
+    reference = ArchiveBatches(open_archive(small_archive), TASK_13, rollout_steps=2)
+    init = reference.init_times[3]
+    for got, want in zip(ours.example(init), reference.example(init), strict=True):
+        assert list(got) == list(want)
+        for name in got:
+            np.testing.assert_array_equal(got[name], want[name], err_msg=name)

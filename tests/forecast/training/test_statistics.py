@@ -98,9 +98,42 @@ def test_bad_archives_are_named(small_archive: Path, tmp_path: Path) -> None:
     broken["2m_temperature"][2, 1, 1] = np.nan
     with pytest.raises(InvalidInputError, match="2m_temperature"):
         compute_statistics(broken)
-    assert main(["stats", "--archive", str(tmp_path / "missing.nc"), "--output", "x"]) == 2
+    assert main(["stats", "--archive", str(tmp_path / "missing.nc"), "--output", "x"]) == 1
 
 
 def test_command_writes_three_files(small_archive: Path, tmp_path: Path) -> None:
     assert main(["stats", "--archive", str(small_archive), "--output", str(tmp_path)]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(STATS_FILES.values())
+
+
+@pytest.mark.parametrize("area_weighted", [False, True])
+def test_dask_path_equals_the_in_memory_path(small_archive: Path, area_weighted: bool) -> None:
+    from forecast.training.statistics import compute_statistics_dask
+
+    with (
+        xr.open_dataset(small_archive) as eager,
+        xr.open_dataset(small_archive, chunks={"time": 3}) as lazy,
+    ):
+        gap = np.r_[0:5, 7 : eager.sizes["time"]]  # a gap: its difference must not count
+        reference = compute_statistics(eager.isel(time=gap), area_weighted=area_weighted)
+        got = compute_statistics_dask(lazy.isel(time=gap), area_weighted=area_weighted)
+    for want, have in zip(reference, got, strict=True):
+        assert set(want.data_vars) == set(have.data_vars)
+        assert want.attrs == have.attrs
+        for name in want.data_vars:
+            np.testing.assert_allclose(have[name], want[name], rtol=1e-9, err_msg=name)
+
+
+def test_stats_command_on_a_local_cluster_reads_a_zarr_archive(
+    small_archive: Path, small_stats: Path, tmp_path: Path
+) -> None:
+    store = tmp_path / "world.zarr"
+    with xr.open_dataset(small_archive) as ds:
+        ds.rename(lat="latitude", lon="longitude").sortby("latitude", ascending=False).chunk(
+            {"time": 2}
+        ).to_zarr(store, consolidated=True, zarr_format=2)
+    argv = ["stats", "--archive", str(store), "--output", str(tmp_path / "out")]
+    assert main([*argv, "--workers", "1", "--memory-limit", "1GiB"]) == 0
+    for want, have in zip(_open(small_stats), _open(tmp_path / "out"), strict=True):
+        for name in want.data_vars:
+            np.testing.assert_allclose(have[name], want[name], rtol=1e-9, err_msg=name)

@@ -148,10 +148,10 @@ def test_toml_config_and_errors(tmp_path) -> None:
     assert config.phases[0].rollout_steps == 3 and config.model.latent_size == 32
     assert config.state_path.name == "c.train_state.npz"
     path.write_text('[data]\narchive = "a.nc"\n')
-    assert main(["train", "--config", str(path)]) == 2  # names the missing setting
+    assert main(["train", "--config", str(path)]) == 1  # names the missing setting
     bad = tmp_path / "train.yaml"
     bad.write_text("x")
-    assert main(["train", "--config", str(bad)]) == 2
+    assert main(["train", "--config", str(bad)]) == 1
 
 
 @pytest.mark.slow

@@ -165,3 +165,58 @@ def test_synthetic_world_climatology_is_near_the_world_around_that_day():
     assert np.isfinite(z).all() and 4.6e4 < float(z.mean()) < 6.0e4  # ~5.5 km geopotential height
     t2m = clim["2m_temperature"].sel(dayofyear=46)
     assert float(t2m.sel(lat=0).mean()) > float(t2m.sel(lat=90).mean()) + 10  # warm tropics
+
+
+@pytest.mark.parametrize("days", [[1, 2, 59, 60, 365, 366], None])
+def test_dask_path_equals_the_in_memory_path(days):
+    from forecast.verify.climatology import compute_climatology_dask
+
+    # A leap year and a non-leap year, with a gap, in chunks of 5 times.
+    times = pd.date_range("2023-10-01", "2025-02-01", freq="6h")
+    times = times[(times < "2024-03-01") | (times > "2024-03-10")]
+    data = archive(times)
+    data["2m_temperature"][7, 1, 1] = np.nan  # a missing value drops out of both sums
+    reference = compute_climatology(data, dayofyear=days)
+    got = compute_climatology_dask(data.chunk({"time": 5}), dayofyear=days, block_bytes=4000)
+    assert got["2m_temperature"].chunks is not None
+    got = got.compute()
+    assert got.attrs == reference.attrs
+    xr.testing.assert_allclose(got, reference, rtol=1e-6)
+
+
+def test_climatology_command_runs_on_a_local_cluster(tmp_path):
+    from forecast.cli import main
+
+    times = pd.date_range("2024-01-01", "2024-03-31", freq="6h")
+    data = archive(times)
+    store = tmp_path / "archive.zarr"
+    data.rename(lat="latitude", lon="longitude").chunk({"time": 8}).to_zarr(
+        store, consolidated=True, zarr_format=2
+    )
+    out = tmp_path / "clim.nc"
+    argv = ["climatology", "--archive", str(store), "--output", str(out), "--days", "30-32"]
+    assert main([*argv, "--workers", "1", "--memory-limit", "1GiB"]) == 0
+    written = xr.load_dataset(out)
+    xr.testing.assert_allclose(
+        written, compute_climatology(data, dayofyear=[30, 31, 32]), rtol=1e-6
+    )
+    assert main([*argv[:-2], "--days", "x"]) == 2
+
+
+def test_climatology_command_uses_a_running_scheduler(tmp_path):
+    """--scheduler ADDRESS: the graph goes to an existing cluster (here one started by the test)."""
+    from distributed import LocalCluster
+
+    from forecast.cli import main
+
+    data = archive(pd.date_range("2024-01-01", "2024-02-29", freq="6h"))
+    store = tmp_path / "archive.zarr"
+    data.chunk({"time": 8}).to_zarr(store, consolidated=True, zarr_format=2)
+    out = tmp_path / "clim.zarr"
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
+        argv = ["climatology", "--archive", str(store), "--output", str(out), "--days", "40"]
+        assert main([*argv, "--scheduler", cluster.scheduler_address]) == 0
+        # The tasks ran on this scheduler (a LocalCluster of the command's own would not).
+        assert cluster.scheduler.task_prefixes
+    written = xr.open_zarr(out).load()
+    xr.testing.assert_allclose(written, compute_climatology(data, dayofyear=[40]), rtol=1e-6)

@@ -1,4 +1,4 @@
-"""`forecast score`: JSON structure, regions, baselines and clear errors (exit code 2)."""
+"""`forecast score`: JSON structure, regions, baselines and clear errors (exit code 1 for data, 2 for usage)."""
 
 from __future__ import annotations
 
@@ -97,11 +97,11 @@ def test_region_box_baseline_and_example_batch_truth(files):
         (lambda t: t.drop_vars("geopotential"), "geopotential"),
     ],
 )
-def test_errors_are_one_line_with_exit_code_2(files, tmp_path, capsys, mutate, message):
+def test_errors_are_one_line_with_exit_code_1(files, tmp_path, capsys, mutate, message):
     _, paths, truth, _, _ = files
     bad = tmp_path / "bad_truth.nc"
     mutate(truth).to_netcdf(bad)
-    assert score(dict(paths, truth=bad), tmp_path / "x.json") == 2
+    assert score(dict(paths, truth=bad), tmp_path / "x.json") == 1
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert not (tmp_path / "x.json").exists()
@@ -109,7 +109,7 @@ def test_errors_are_one_line_with_exit_code_2(files, tmp_path, capsys, mutate, m
 
 def test_missing_file_unknown_region_and_bad_box(files, tmp_path, capsys):
     _, paths, *_ = files
-    assert score(dict(paths, truth=tmp_path / "none.nc"), tmp_path / "x.json") == 2
+    assert score(dict(paths, truth=tmp_path / "none.nc"), tmp_path / "x.json") == 1
     assert "truth file not found" in capsys.readouterr().err
     assert score(paths, tmp_path / "x.json", "--region", "mars") == 2
     assert "unknown region" in capsys.readouterr().err

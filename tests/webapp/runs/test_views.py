@@ -91,3 +91,40 @@ def test_lineage_is_shown_readably(client):
     assert "path /cache/a.nc · sha256 " + "ab" * 32 in page
     assert "jax 0.10.2 · xarray 2026.9.0" in page
     assert "time: rollout wall" in page and "12.3 s" in page
+
+
+def test_run_list_filters_and_pages(client):
+    import datetime as dt
+
+    from tests.webapp.runs.factories import INIT
+
+    runs = [make_run(init_time=INIT - dt.timedelta(hours=6 * n)) for n in range(55)]
+    cds = make_run(init_time=INIT - dt.timedelta(days=30), data_source="cds")
+    services.run_mark_running(run_id=runs[3].pk)
+    first = client.get(reverse("runs:list")).text
+    assert f"#{runs[0].pk}<" in first and f"#{runs[49].pk}<" in first
+    assert f"#{runs[50].pk}<" not in first and "page 1 of 2 (56 in all)" in first
+    second = client.get(reverse("runs:list"), {"page": 2}).text
+    assert f"#{runs[50].pk}<" in second and f"#{cds.pk}<" in second
+    running = client.get(reverse("runs:list"), {"status": "running"}).text
+    assert f"#{runs[3].pk}<" in running and f"#{runs[0].pk}<" not in running
+    cds_only = client.get(reverse("runs:list"), {"data_source": "cds"}).text
+    assert f"#{cds.pk}<" in cds_only and f"#{runs[0].pk}<" not in cds_only
+    day = client.get(reverse("runs:list"), {"init_from": "2026-11-15", "init_to": "2026-11-15"})
+    assert day.text.count('class="badge') == 4
+    none = client.get(reverse("runs:list"), {"trigger": "backfill"}).text
+    assert 'id="no-match"' in none
+    bad = client.get(reverse("runs:list"), {"init_from": "2026-11-15", "init_to": "2026-11-01"})
+    assert bad.status_code == 200 and "ends (2026-11-01) before it starts" in bad.text
+    assert client.get(reverse("runs:list"), {"status": "nope"}).status_code == 200
+
+
+def test_cached_run_list_shows_changes_at_once(client):
+    run = make_run()
+    first = client.get(reverse("runs:list"))
+    assert "X-Page-Cache" not in first and "Queued" in first.text
+    assert client.get(reverse("runs:list"))["X-Page-Cache"] == "hit"
+    services.run_mark_running(run_id=run.pk)
+    services.run_update_progress(run_id=run.pk, step=1, total=2)
+    fresh = client.get(reverse("runs:list"))
+    assert "X-Page-Cache" not in fresh and "Running" in fresh.text and "1/2" in fresh.text

@@ -187,3 +187,26 @@ def test_truth_sources_are_kept_apart(var_dir):  # noqa: F811
         services.verification_store_sums(
             run_id=run.pk, rows=[_row(truth_source="cds")], leads_total=2, truth_until=None
         )
+
+
+def test_bulk_stores_refresh_the_planner_statistics(var_dir, monkeypatch):  # noqa: F811
+    from django.db import connection
+
+    run = make_forecast_run(steps=2)
+    monkeypatch.setattr(services, "BULK_ROWS", 2)
+    analyzed = []
+    real = services.database_analyze
+    monkeypatch.setattr(
+        services,
+        "database_analyze",
+        lambda *, tables: (analyzed.append(tables), real(tables=tables)),
+    )
+    rows = [_row(lead_hours=6), _row(lead_hours=12)]
+    services.verification_store_sums(run_id=run.pk, rows=rows, leads_total=2, truth_until=None)
+    assert analyzed == [["verification_scoresum", "verification_scoreday"]]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'verification_scoreday'"
+            )
+            assert cursor.fetchone()[0] is not None

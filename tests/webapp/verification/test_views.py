@@ -57,3 +57,34 @@ def test_unverified_run_and_empty_pages(client, var_dir):  # noqa: F811
     assert 'id="no-scores"' in client.get(reverse("verification:history")).content.decode()
     assert 'id="no-scores"' in client.get(reverse("verification:scorecard")).content.decode()
     assert client.get(reverse("verification:run", args=[run.pk + 100])).status_code == 404
+
+
+def test_pages_without_a_climatology_baseline_and_the_window_filters(client):
+    """Runs scored without a climatology (ERA5 before GCF_CLIMATOLOGY is set) have only model
+    and persistence rows: every page still renders, with dashes where a score is missing."""
+    import pandas as pd
+
+    from tests.webapp.runs.factories import make_run
+    from webapp.verification import services
+
+    run = make_run()
+    rows = [
+        {
+            "predictor": predictor, "variable": "geopotential", "level": 500, "lead_hours": 24,
+            "region": region, "valid_time": pd.Timestamp("2026-11-17T00", tz="UTC"),
+            "sum_w": 1.0, "sum_e": 1.0, "sum_e2": 4.0, "sum_abs_e": 1.5,
+            "sum_fa": None, "sum_ff": None, "sum_aa": None,
+        }
+        for predictor in ("model", "persistence")
+        for region in ("global", "europe")
+    ]  # fmt: skip
+    services.verification_store_sums(run_id=run.pk, rows=rows, leads_total=2, truth_until=None)
+    history = client.get(reverse("verification:history"))
+    assert history.status_code == 200 and 'data-field="z500"' in history.text
+    assert '<option value="europe"' in history.text and "last 90 days" in history.text
+    for days in ("30", "365", "0", "12345", "x"):
+        assert client.get(reverse("verification:history"), {"days": days}).status_code == 200
+    card = client.get(reverse("verification:scorecard"), {"region": "europe"})
+    assert card.status_code == 200 and "0.0%" in card.text  # model and persistence agree here
+    scores = client.get(reverse("verification:run", args=[run.pk]))
+    assert scores.status_code == 200 and "—" in scores.text

@@ -31,8 +31,9 @@ def run_verification(run) -> dict:
 
 @register.filter
 def score(value, digits: int = 3) -> str:
-    """A score with `digits` significant digits, or an em dash when undefined."""
-    if value is None:
+    """A score with `digits` significant digits, or an em dash when undefined (None, or the
+    empty string a missing predictor resolves to)."""
+    if not isinstance(value, int | float):
         return "—"
     return f"{value:.{int(digits)}g}"
 
@@ -51,7 +52,8 @@ def pct_style(value, metric: str = "rmse") -> str:
 
 @register.filter
 def get(mapping, key):
-    """`mapping[key]` in templates (None when absent)."""
-    if mapping is None:
+    """`mapping[key]` in templates (None when absent, or when the mapping itself is: a missing
+    predictor resolves to the template engine's empty string)."""
+    if not isinstance(mapping, dict):
         return None
     return mapping.get(key)
