@@ -17,6 +17,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 DAILY_DEPLOYMENT = "daily-forecast/daily"
@@ -81,6 +82,8 @@ class PrefectLauncher:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # survives the web request and the server's Ctrl-C
             )
+        # Reaped when it ends, so a long-lived launcher (the web server) keeps no zombies.
+        threading.Thread(target=process.wait, name=f"reap-flow-{run_id}", daemon=True).start()
         logger.info("run %s: flow subprocess pid %s", run_id, process.pid)
         return ForecastRun.Launch.SUBPROCESS, ""
 

@@ -196,10 +196,9 @@ def run_on_worker(task, run_id: int, *, stage: str, soft_s: int, hard_s: int):
                 seen_progress = progress
                 logger.info("run %s: rollout step %s/%s", run_id, *progress)
         time.sleep(POLL_S)
-    value = retrying(
-        lambda: result.get(propagate=False, disable_sync_subtasks=False),
-        what=f"run {run_id}: {stage} result",
-    )
+    # A plain read of the stored result (no pub/sub consumer thread that would linger and
+    # reconnect for ever once Redis goes away).
+    value = retrying(lambda: result.result, what=f"run {run_id}: {stage} result")
     if state == states.SUCCESS:
         return value
     if state == states.REVOKED or gateway.status(run_id) in gateway.TERMINAL:

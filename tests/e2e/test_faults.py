@@ -304,7 +304,12 @@ def test_flow_process_killed_the_run_is_resumed_and_completes(
         timeout=30,
         what="flow subprocess",
     )
-    _wait_for(lambda: _rollout_at(1), timeout=240, what="rollout at step 1")
+    try:
+        # The flow starts its own temporary Prefect API first: slow on a loaded machine.
+        _wait_for(lambda: _rollout_at(1), timeout=420, what="rollout at step 1")
+    except TimeoutError:
+        os.killpg(flow_pid, signal.SIGKILL)  # leave nothing behind on the way out
+        raise
     os.kill(flow_pid, signal.SIGKILL)
     killed = time.monotonic()
     # The flow's watchdog takes its temporary Prefect API server down with it.
