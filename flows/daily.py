@@ -38,6 +38,7 @@ from flows.retry import retry_only_transient
 from forecast.errors import ForecastError, InvalidInputError
 from forecast.io.atomic import atomic_output
 from forecast.model import checkpoint
+from webapp.ops.logs import bind_run_id
 from webapp.runs import paths, provenance
 from webapp.runs.tasks import render_products_task, rollout_task
 
@@ -216,7 +217,7 @@ def daily_forecast(
     started = time.perf_counter()
     try:
         gateway.claim(run_id, flow_run_id)
-        with FlowHeartbeat(run_id):
+        with FlowHeartbeat(run_id), bind_run_id(run_id):
             _execute(run_id, log)
     except gateway.RunClaimedError as exc:
         log.info("%s; leaving it to that flow", exc)

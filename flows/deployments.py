@@ -10,15 +10,16 @@ import importlib
 import importlib.util
 import sys
 
+from django.conf import settings
 from prefect import Flow, serve
 
 from flows.daily import daily_forecast
 from flows.opendata import opendata_poll
 from flows.reaper import reap_stale_runs
 
-# 06:15 UTC every day: the ERA5 hindcast of the newest init time ERA5T holds (it lags ~5 days;
-# resolve_init_time picks the latest cycle that is actually available).
-DAILY_CRON = "15 6 * * *"
+# settings.GCF_DAILY_CRON (06:15 UTC every day by default): the ERA5 hindcast of the newest init
+# time ERA5T holds (it lags ~5 days; resolve_init_time picks the latest cycle actually available).
+DAILY_CRON = settings.GCF_DAILY_CRON
 # Every 15 minutes: start the real-time cycle of each IFS open-data cycle (00/06/12/18 UTC)
 # as soon as it is completely published (~6–8 h after its nominal time, not at a fixed
 # minute): the poll reads the cycles' indexes and starts each cycle once.

@@ -22,6 +22,7 @@ from flows import daily as daily_flow
 from flows.daily import daily_forecast
 from forecast.data.synthetic import synthetic_era5
 from forecast.errors import InvalidInputError
+from forecast.io import open_forecast
 from forecast.variables import PRESSURE_LEVELS
 from webapp.runs import execution
 from webapp.runs.models import ForecastRun, Product
@@ -83,10 +84,14 @@ def test_daily_cycle_publishes_maps_with_lineage(cycle, predictor):
     assert {"rollout", "render", "total"} <= set(run.timings)
 
     assert execution.forecast_path(run_id).stat().st_mode & 0o777 == 0o644
-    forecast = xr.open_dataset(execution.forecast_path(run_id))
+    forecast = open_forecast(execution.forecast_path(run_id))
     assert forecast.attrs["predictor"] == "persistence" and forecast.attrs["synthetic"] == 1
     assert forecast.sizes["time"] == 2 and forecast.attrs["init_time"] == INIT
+    # Every run is also written as a consolidated Zarr store equal to the NetCDF.
+    zarr = open_forecast(execution.forecast_file(run_id, "zarr"))
+    xr.testing.assert_identical(zarr.load(), forecast.load())
     forecast.close()
+    assert run.lineage["archive"].endswith(".zarr")
 
     products = list(Product.objects.filter(run=run))
     assert len(products) >= 6 * 2  # six map products at each of two leads

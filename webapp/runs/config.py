@@ -17,7 +17,8 @@ from forecast.errors import InvalidInputError
 
 # "package.module:factory" naming a zero-argument callable that returns a predictor.
 _FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-OUTPUT_FORMATS = ("netcdf",)
+# NetCDF (CF-1.11) and Zarr for every run; "grib2" on request (forecast.io.write_forecast).
+OUTPUT_FORMATS = ("netcdf", "zarr")
 
 
 @dataclasses.dataclass(frozen=True)

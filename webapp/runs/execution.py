@@ -25,7 +25,14 @@ from webapp.runs.config import RunConfig
 from webapp.runs.models import ForecastRun
 
 # Run paths have one home (webapp.runs.paths); re-exported for the callers that know them here.
-from webapp.runs.paths import forecast_path, inputs_path, media_dir, run_dir  # noqa: F401
+from webapp.runs.paths import (  # noqa: F401
+    archive_store,
+    forecast_file,
+    forecast_path,
+    inputs_path,
+    media_dir,
+    run_dir,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +140,8 @@ def execute_rollout(*, run_id: int, task_id: str = "") -> str:
     """
     import xarray as xr
 
+    from forecast.io import open_forecast
+
     run = ForecastRun.objects.select_related("rerun_of").get(pk=run_id)
     target = forecast_path(run_id)
     if target.exists():
@@ -141,12 +150,11 @@ def execute_rollout(*, run_id: int, task_id: str = "") -> str:
     _check_still_wanted(run_id, task_id)
     sweep_temporaries(run_id)
     services.run_worker_heartbeat(run_id=run_id)
+    config = RunConfig.from_json(run.config)
     if (original := _reusable_forecast(run)) is not None:
-        with atomic_output(target) as tmp:
-            shutil.copyfile(original, tmp)
+        _write_forecast_files(run_id, open_forecast(original).load(), config)
         services.run_record_lineage(run_id=run_id, forecast_reused_from=original.parent.name)
         return str(target)
-    config = RunConfig.from_json(run.config)
     load_started = time.perf_counter()
     predictor = get_predictor(config)
     services.run_record_timing(
@@ -172,12 +180,27 @@ def execute_rollout(*, run_id: int, task_id: str = "") -> str:
     services.run_update_progress(run_id=run_id, step=0, total=config.steps)
     forecast = predictor.forecast(inputs, steps=config.steps, progress=progress)
     _check_still_wanted(run_id, task_id)
-    with atomic_output(target) as tmp:
-        forecast.to_netcdf(tmp)
     services.run_record_timing(
         run_id=run_id, stage="rollout", seconds=time.perf_counter() - started
     )
+    written = time.perf_counter()
+    _write_forecast_files(run_id, forecast, config)
+    services.run_record_timing(run_id=run_id, stage="write", seconds=time.perf_counter() - written)
     return str(target)
+
+
+def _write_forecast_files(run_id: int, forecast, config: RunConfig) -> None:
+    """Writes the forecast in every configured format, `forecast.nc` last.
+
+    `forecast.nc` is the step's completion mark (a redelivered task returns when it exists), so
+    the other formats are complete before it appears; each file is written atomically.
+    """
+    from forecast.io import write_forecast
+
+    formats = [f for f in config.output_formats if f != "netcdf"]
+    for output_format in formats:
+        write_forecast(forecast, forecast_file(run_id, output_format))
+    write_forecast(forecast, forecast_path(run_id))
 
 
 def execute_products(*, run_id: int, task_id: str = "") -> int:
@@ -193,14 +216,15 @@ def execute_products(*, run_id: int, task_id: str = "") -> int:
       RunAborted: the run finished or was superseded meanwhile.
       OSError: the products store is full or unwritable; the message names it.
     """
-    import xarray as xr
+
+    from forecast.io import open_forecast
 
     _check_still_wanted(run_id, task_id)
     sweep_temporaries(run_id)
     services.run_worker_heartbeat(run_id=run_id)
     target = media_dir(run_id)
     started = time.perf_counter()
-    with xr.open_dataset(forecast_path(run_id)) as forecast:
+    with open_forecast(forecast_path(run_id)) as forecast:
         forecast = forecast.load()
     try:
         with atomic_output(target, directory=True) as tmp:
@@ -215,6 +239,7 @@ def execute_products(*, run_id: int, task_id: str = "") -> int:
         raise
     services.run_record_timing(run_id=run_id, stage="render", seconds=time.perf_counter() - started)
     _check_still_wanted(run_id, task_id)
+    _append_to_archive(run_id, forecast)
     prefix = target.relative_to(settings.MEDIA_ROOT)
     return services.run_publish_products(
         run_id=run_id,
@@ -229,6 +254,25 @@ def execute_products(*, run_id: int, task_id: str = "") -> int:
             for p in products
         ],
     )
+
+
+def _append_to_archive(run_id: int, forecast) -> None:
+    """Adds the run to its predictor's archive (WeatherBench 2 layout, idempotent per init).
+
+    The archive is a by-product: a refusal (another grid or more leads than the store holds)
+    is recorded on the run and logged, and does not fail a forecast that is otherwise done.
+    """
+    from forecast.io import append_to_archive
+
+    run = ForecastRun.objects.get(pk=run_id)
+    store = archive_store(run.predictor_name or "unknown", run.grid_deg, run.levels)
+    try:
+        append_to_archive(forecast, store)
+    except (InvalidInputError, OSError) as exc:
+        logger.warning("run %s: not added to the archive %s: %s", run_id, store, exc)
+        services.run_record_lineage(run_id=run_id, archive_error=f"{store.name}: {exc}")
+    else:
+        services.run_record_lineage(run_id=run_id, archive=store.name)
 
 
 def _render(forecast, out_dir: Path, run_id: int) -> list:

@@ -22,6 +22,22 @@ def forecast_path(run_id: int) -> Path:
     return run_dir(run_id) / "forecast.nc"
 
 
+# The run config's output format names and the extension `forecast.io.write_forecast` reads.
+FORECAST_EXTENSIONS = {"netcdf": ".nc", "zarr": ".zarr", "grib2": ".grib2"}
+
+
+def forecast_file(run_id: int, output_format: str) -> Path:
+    """The run's forecast in one output format (`forecast.nc`, `forecast.zarr`, ...)."""
+    return run_dir(run_id) / f"forecast{FORECAST_EXTENSIONS[output_format]}"
+
+
+def archive_store(predictor_name: str, grid_deg: float, levels: int) -> Path:
+    """The WeatherBench-2-layout Zarr archive that every succeeded run of a predictor joins."""
+    return (
+        Path(settings.GCF_VAR_DIR) / "archive" / f"{predictor_name}-{grid_deg:g}deg-{levels}l.zarr"
+    )
+
+
 def media_dir(run_id: int) -> Path:
     """`var/media/runs/<id>/`: the run's published products."""
     return Path(settings.MEDIA_ROOT) / "runs" / str(run_id)

@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 # Files a run offers for download: name → (file in the run's store, description).
 DOWNLOADS = {
     "forecast.nc": ("forecast.nc", "Forecast, NetCDF (CF names, SI units)"),
+    "forecast.grib2": ("forecast.grib2", "Forecast, GRIB2 (ECMWF parameters; when requested)"),
     "truth.nc": ("truth.nc", "Truth at the verified valid times, NetCDF"),
 }
 # Named places of the meteogram menu: name → (lat °N, lon °E).
@@ -490,17 +491,9 @@ def pipeline_recent_failures(*, days: int = 7, limit: int = 5) -> list[ForecastR
 
 
 def pipeline_next_cycle(*, now: dt.datetime | None = None) -> dict:
-    """The next scheduled daily cycle from the deployment's cron (daily "M H * * *" form).
-
-    The cron is `settings.GCF_DAILY_CRON` when configured, else the constant the deployment
-    is served with (importing `flows.deployments` costs a Prefect import, once per process).
-    """
-    cron = getattr(settings, "GCF_DAILY_CRON", "")
-    if not cron:
-        try:
-            from flows.deployments import DAILY_CRON as cron
-        except ImportError:  # flows not installed beside the site
-            return {"cron": "", "next": None}
+    """The next scheduled daily cycle from `settings.GCF_DAILY_CRON` (daily "M H * * *" form),
+    the cron flows/deployments.py serves the daily cycle with."""
+    cron = settings.GCF_DAILY_CRON
     now = now or timezone.now()
     minute, hour, *rest = cron.split()
     if not (minute.isdigit() and hour.isdigit() and all(part == "*" for part in rest)):

@@ -19,6 +19,9 @@ GCF_OPENDATA_URL = env.str("GCF_OPENDATA_URL", "https://data.ecmwf.int/forecasts
 GCF_OPENDATA_PREDICTOR = env.str(
     "GCF_OPENDATA_PREDICTOR", str(REPO_ROOT / "stats" / "demo_operational" / "checkpoint.npz")
 )
+# When the daily ERA5 hindcast cycle is scheduled ("M H * * *", UTC): flows/deployments.py serves
+# it and the home page shows the next one from it. 06:15 UTC by default.
+GCF_DAILY_CRON = env.str("GCF_DAILY_CRON", "15 6 * * *")
 GCF_GRID_DEG = env.float("GCF_GRID_DEG", 1.0)
 GCF_LEVELS = env.int("GCF_LEVELS", 13)
 GCF_STEPS = env.int("GCF_STEPS", 4)
