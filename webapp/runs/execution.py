@@ -140,8 +140,6 @@ def execute_rollout(*, run_id: int, task_id: str = "") -> str:
     """
     import xarray as xr
 
-    from forecast.io import open_forecast
-
     run = ForecastRun.objects.select_related("rerun_of").get(pk=run_id)
     target = forecast_path(run_id)
     if target.exists():
@@ -152,7 +150,7 @@ def execute_rollout(*, run_id: int, task_id: str = "") -> str:
     services.run_worker_heartbeat(run_id=run_id)
     config = RunConfig.from_json(run.config)
     if (original := _reusable_forecast(run)) is not None:
-        _write_forecast_files(run_id, open_forecast(original).load(), config)
+        _copy_forecast_files(original.parent, run_id, config)
         services.run_record_lineage(run_id=run_id, forecast_reused_from=original.parent.name)
         return str(target)
     load_started = time.perf_counter()
@@ -187,6 +185,26 @@ def execute_rollout(*, run_id: int, task_id: str = "") -> str:
     _write_forecast_files(run_id, forecast, config)
     services.run_record_timing(run_id=run_id, stage="write", seconds=time.perf_counter() - written)
     return str(target)
+
+
+def _copy_forecast_files(original_dir: Path, run_id: int, config: RunConfig) -> None:
+    """Copies the original run's forecast files byte for byte, `forecast.nc` last; a format
+    the original lacks is written from its NetCDF."""
+    from forecast.io import open_forecast, write_forecast
+
+    for output_format in [f for f in config.output_formats if f != "netcdf"]:
+        source = original_dir / forecast_file(run_id, output_format).name
+        target = forecast_file(run_id, output_format)
+        if source.is_dir():
+            with atomic_output(target, directory=True) as tmp:
+                shutil.copytree(source, tmp, dirs_exist_ok=True)
+        elif source.is_file():
+            with atomic_output(target) as tmp:
+                shutil.copyfile(source, tmp)
+        else:
+            write_forecast(open_forecast(original_dir / "forecast.nc").load(), target)
+    with atomic_output(forecast_path(run_id)) as tmp:
+        shutil.copyfile(original_dir / "forecast.nc", tmp)
 
 
 def _write_forecast_files(run_id: int, forecast, config: RunConfig) -> None:
