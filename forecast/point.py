@@ -19,6 +19,7 @@ import numpy as np
 import xarray as xr
 
 from forecast.errors import InvalidInputError
+from forecast.io.cf import from_cf
 from forecast.io.files import open_forecast
 from forecast.plots.styles import style_for
 
@@ -94,10 +95,16 @@ def _open(forecast: xr.Dataset | str | os.PathLike[str]) -> tuple[xr.Dataset, bo
     path = Path(forecast)
     if not path.exists():
         raise InvalidInputError(f"forecast file {path} does not exist")
-    try:
+    if path.suffix != ".nc":
         return open_forecast(path), True
+    # A NetCDF is either a forecast (CF, from forecast.io) or truth frames (the model layout).
+    try:
+        dataset = xr.open_dataset(path, decode_timedelta=True)
     except (OSError, ValueError) as exc:
         raise InvalidInputError(f"cannot read forecast file {path}: {exc}") from exc
+    if "forecast_reference_time" in dataset.variables:
+        dataset = from_cf(dataset)
+    return dataset, True
 
 
 def point_series(

@@ -84,4 +84,4 @@ def test_a_second_gpu_host_consumes_the_queue(cycle, service_env, settings, clie
         assert re.search(rf"logger=webapp\.\S+ run_id={run.pk} ", text), text[-2000:]
     finally:
         terminate(host_b, timeout=20, group=True)
-        restart_worker(cycle, "gpu", service_env, tmp_path)
+        restart_worker(cycle, "gpu", service_env)  # its log beside the session's worker logs
