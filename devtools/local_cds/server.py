@@ -31,6 +31,7 @@ import tempfile
 import threading
 import time
 import uuid
+import weakref
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -162,6 +163,8 @@ class LocalCds:
         self._active = 0
         self._lock = threading.Lock()
         self._files = Path(tempfile.mkdtemp(prefix="local-cds-"))
+        # Removed by stop(); also when a server is dropped unstopped (a failed test) or at exit.
+        weakref.finalize(self, shutil.rmtree, self._files, True)
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
