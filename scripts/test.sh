@@ -12,8 +12,10 @@ if [ -z "${DATABASE_URL:-}" ] && (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; 
 else
   echo "test: ${DATABASE_URL:-SQLite}"
 fi
-# Prefect and JAX write only under a throwaway directory; nothing is left behind.
+# Prefect, JAX and Hypothesis write only under a throwaway directory; nothing is left behind.
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 export PREFECT_HOME="$scratch/prefect" DO_NOT_TRACK=1 PREFECT_SERVER_ANALYTICS_ENABLED=false
+# Hypothesis (schemathesis) keeps its caches there too, not in a .hypothesis/ folder of the tree.
+export HYPOTHESIS_STORAGE_DIRECTORY="$scratch/hypothesis"
 .venv/bin/python -m pytest -p no:cacheprovider "$@"

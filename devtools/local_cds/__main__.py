@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
+import signal
 import sys
 
 from devtools.local_cds.server import DEFAULT_KEY, Faults, LocalCds
@@ -58,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"local CDS listening on {server.url}", flush=True)
     print(f"CDSAPI_URL={server.url} CDSAPI_KEY={server.key}", flush=True)
     print(f"data available until {server.available_until:%Y-%m-%dT%H:%M}", flush=True)
+    # SIGTERM (how tests and the demo stop it) ends the server like Ctrl-C, so its files go too.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -43,8 +43,12 @@ def dask_client(
         with Client(scheduler) as client:
             yield client
         return
+    import dask
+
     with (
         tempfile.TemporaryDirectory(prefix="forecast-dask-") as spill,
+        # The scheduler's scratch space too (else /tmp/dask-scratch-space is left behind).
+        dask.config.set({"temporary-directory": spill}),
         LocalCluster(
             n_workers=workers,
             threads_per_worker=1,

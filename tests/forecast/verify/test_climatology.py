@@ -213,9 +213,14 @@ def test_climatology_command_uses_a_running_scheduler(tmp_path):
     store = tmp_path / "archive.zarr"
     data.chunk({"time": 8}).to_zarr(store, consolidated=True, zarr_format=2)
     out = tmp_path / "clim.zarr"
-    with LocalCluster(
-        n_workers=1, threads_per_worker=1, dashboard_address=None, local_directory=tmp_path
-    ) as cluster:
+    import dask
+
+    with (
+        dask.config.set({"temporary-directory": str(tmp_path)}),
+        LocalCluster(
+            n_workers=1, threads_per_worker=1, dashboard_address=None, local_directory=tmp_path
+        ) as cluster,
+    ):
         argv = ["climatology", "--archive", str(store), "--output", str(out), "--days", "40"]
         assert main([*argv, "--scheduler", cluster.scheduler_address]) == 0
         # The tasks ran on this scheduler (a LocalCluster of the command's own would not).

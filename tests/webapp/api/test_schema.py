@@ -39,6 +39,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 
 @schema.parametrize()
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+# database=None: no .hypothesis/ folder left in the tree.
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 def test_api_conforms_to_its_schema(case):
     case.call_and_validate()
