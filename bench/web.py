@@ -239,11 +239,15 @@ def _seed(args: argparse.Namespace) -> None:
 
 
 def _resolve_urls(args: argparse.Namespace) -> None:
-    """Adds this checkout's URL of each page to the seed record (None: no such page here)."""
+    """Adds this checkout's URL of each page to the seed record (None: no such page here),
+    after applying this checkout's migrations (a reused database may predate some)."""
     import django
 
     django.setup()
+    from django.core.management import call_command
     from django.urls import NoReverseMatch, reverse
+
+    call_command("migrate", verbosity=0)
 
     seeded = json.loads(Path(args.seed_out).read_text())
     ids = seeded["ids"]
@@ -393,6 +397,9 @@ def _bench_database(kind: str, args: argparse.Namespace) -> dict:
         "DJANGO_SETTINGS_MODULE": "webapp.config.django.production",
         "DJANGO_SECRET_KEY": "bench-web-not-secret-" + "x" * 40,
         "DJANGO_SECURE_COOKIES": "0",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        # Clients speak to gunicorn as the TLS-ending proxy would: plain HTTP, no redirect.
+        "DJANGO_SECURE_SSL_REDIRECT": "0",
         "GCF_LOG_LEVEL": "WARNING",
     }
     seed_out = VAR / f"seed-{kind}.json"

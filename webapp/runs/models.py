@@ -115,6 +115,11 @@ class ForecastRun(BaseModel):
     class Meta:
         ordering = ["-init_time", "-id"]
         permissions = [("rerun_forecastrun", "Can rerun a forecast run")]
+        # The cached pages' data version (`selectors.runs_version`) reads both maxima.
+        indexes = [
+            models.Index(fields=["updated_at"], name="runs_updated_at"),
+            models.Index(fields=["heartbeat_at"], name="runs_heartbeat_at"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(progress_step__lte=models.F("progress_total")),

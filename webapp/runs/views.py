@@ -135,8 +135,10 @@ class RunDetailView(View):
         return render(request, "runs/run_detail.html", context)
 
 
+@method_decorator(shared_page(timeout=30, version=selectors.runs_version), name="get")
 class RunStatusApi(View):
-    """The run's status and progress as JSON (the detail page polls it while a run is active)."""
+    """The run's status and progress as JSON (the detail page polls it while a run is active;
+    progress writes move the runs' data version, so a cached answer is never behind it)."""
 
     def get(self, request: HttpRequest, run_id: int) -> JsonResponse:
         run = _get_run(run_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.urls import reverse
 
@@ -128,3 +130,29 @@ def test_cached_run_list_shows_changes_at_once(client):
     services.run_update_progress(run_id=run.pk, step=1, total=2)
     fresh = client.get(reverse("runs:list"))
     assert "X-Page-Cache" not in fresh and "Running" in fresh.text and "1/2" in fresh.text
+
+
+def test_status_json_is_cached_but_follows_progress(client):
+    run = make_run()
+    url = reverse("runs:status", args=[run.pk])
+    assert "X-Page-Cache" not in client.get(url)
+    assert client.get(url)["X-Page-Cache"] == "hit"
+    services.run_mark_running(run_id=run.pk)
+    services.run_update_progress(run_id=run.pk, step=1, total=2)
+    fresh = client.get(url)
+    assert "X-Page-Cache" not in fresh and fresh.json()["progress_step"] == 1
+
+
+def test_a_version_ttl_serves_the_cached_page_until_it_expires(client, settings):
+    """Production reuses the data version for GCF_PAGE_VERSION_TTL_S: a change shows once
+    the version is read again."""
+    settings.GCF_PAGE_VERSION_TTL_S = 0.5
+    run = make_run()
+    url = reverse("runs:status", args=[run.pk])
+    time.sleep(0.6)  # a version an earlier test read has expired
+    client.get(url)
+    services.run_mark_running(run_id=run.pk)
+    stale = client.get(url)
+    assert stale["X-Page-Cache"] == "hit" and stale.json()["status"] == "queued"
+    time.sleep(0.6)
+    assert client.get(url).json()["status"] == "running"

@@ -37,6 +37,9 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+# Cached pages re-read their data version at most once a second per process (see ops.py).
+GCF_PAGE_VERSION_TTL_S = env.float("GCF_PAGE_VERSION_TTL_S", 1.0)
+
 # The front web server serves /media/; set GCF_SERVE_MEDIA=1 only without one (a streaming,
 # traversal-checked view then serves them: webapp/ops/views.py).
 GCF_SERVE_MEDIA = env.bool("GCF_SERVE_MEDIA", False)

@@ -16,3 +16,7 @@ GCF_LOG_FORMAT = env.str("GCF_LOG_FORMAT", "kv")
 if GCF_LOG_FORMAT not in ("kv", "json"):
     raise ImproperlyConfigured(f"GCF_LOG_FORMAT={GCF_LOG_FORMAT!r}: use kv or json")
 GCF_LOG_LEVEL = env.str("GCF_LOG_LEVEL", "INFO")
+# Whole-page cache (webapp/pagecache.py): how long a web process reuses the data version it
+# read before asking the database again. 0 reads it on every request (new data shows at once);
+# production uses 1 s, so under load a cached page costs no query and lags new data ≤ 1 s.
+GCF_PAGE_VERSION_TTL_S = env.float("GCF_PAGE_VERSION_TTL_S", 0.0)
