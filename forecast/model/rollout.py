@@ -28,6 +28,7 @@ Nothing here sets or overrides them; `memory_settings()` reports them for logs.
 from __future__ import annotations
 
 import logging
+import mmap
 import os
 import tempfile
 import time
@@ -241,6 +242,7 @@ class Rollout:
                         (num_steps,) + values.shape[:1] + values.shape[2:], values.dtype
                     )
                 outputs[name][k] = values[:, 0]
+                _drop_written_pages(outputs[name])
             if progress is not None:
                 progress(k + 1, num_steps)
         del window
@@ -417,3 +419,15 @@ def _time_first(name: str, ndim: int) -> tuple[str, ...]:
     if len(dims) != ndim:
         raise ValueError(f"prediction {name!r} has rank {ndim}, expected {len(dims)}")
     return dims
+
+
+def _drop_written_pages(array: np.ndarray) -> None:
+    """Writes a spilled (memory-mapped) array's dirty pages back and drops them from this
+    process's resident set, so resident memory stays flat over a long rollout (the kernel
+    would reclaim them anyway, but they count in RSS, which the memory limits watch). The
+    pages stay in the page cache; reading the forecast afterwards maps them back in."""
+    mapping = getattr(array, "_mmap", None)
+    if mapping is None:
+        return
+    mapping.flush()
+    mapping.madvise(mmap.MADV_DONTNEED)

@@ -215,3 +215,23 @@ def test_spilled_rollout_equals_in_memory_and_leaves_no_files(
         assert isinstance(spilled[name].variable._data, np.memmap), name
         np.testing.assert_array_equal(spilled[name].values, in_memory[name].values, name)
     assert list(spill_dir.iterdir()) == []  # unlinked at once: nothing to clean up
+
+
+def _rss_file_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("RssFile:"):
+            return int(line.split()[1]) / 1024
+    pytest.skip("no RssFile in /proc/self/status")
+
+
+def test_written_leads_of_a_spilled_forecast_leave_the_resident_set(tmp_path: Path) -> None:
+    from forecast.model.rollout import _drop_written_pages
+
+    array = np.lib.format.open_memmap(tmp_path / "lead.npy", mode="w+", dtype=np.float32,
+                                      shape=(4, 4_000_000))  # fmt: skip
+    before = _rss_file_mb()
+    array[:] = 1.0  # 64 MB of dirty file-backed pages in this process's RSS
+    assert _rss_file_mb() - before > 50
+    _drop_written_pages(array)
+    assert _rss_file_mb() - before < 10
+    assert float(array.sum()) == 16_000_000.0  # written back: the data are all there
