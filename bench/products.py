@@ -36,8 +36,8 @@ from forecast.data.synthetic import synthetic_era5
 from forecast.plots import natural_earth
 from forecast.plots.products import (
     MAIN_PRODUCTS,
-    WIND_COMPONENTS,
     product_chunks,
+    products_subset,
     render_forecast_products,
 )
 from forecast.predictor import PersistencePredictor
@@ -126,13 +126,6 @@ def _render_chunk(forecast, truth, out_dir: str, chunk) -> tuple[int, float]:
     return len(products), time.process_time() - started
 
 
-def _subset(dataset, chunk):
-    names = set()
-    for variable, _ in chunk:
-        names |= set(WIND_COMPONENTS.get(variable, (variable,)))
-    return dataset[sorted(names & set(dataset.data_vars))]
-
-
 def _warm(_: int) -> int:
     natural_earth.configure_cartopy()
     return os.getpid()
@@ -152,8 +145,8 @@ def bench_fanout(args, with_truth: bool) -> dict:
         with tempfile.TemporaryDirectory(prefix="bench-fanout-") as tmp:
             start = time.perf_counter()
             # Each worker gets only its fields' variables, as a task reading the file would.
-            parts = [_subset(forecast, chunk) for chunk in chunks]
-            truths = [_subset(truth, chunk) if truth is not None else None for chunk in chunks]
+            parts = [products_subset(forecast, chunk) for chunk in chunks]
+            truths = [products_subset(truth, chunk) if truth is not None else None for chunk in chunks]
             results = list(pool.map(_render_chunk, parts, truths, [tmp] * 2, chunks))
             elapsed = time.perf_counter() - start
     done = sum(n for n, _ in results)

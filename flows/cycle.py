@@ -136,4 +136,5 @@ def cycle_config(*, source: str = "", predictor_spec: str = "") -> RunConfig:
         rollout_soft_time_limit_s=soft_s,
         rollout_time_limit_s=hard_s,
         render_time_limit_s=settings.GCF_RENDER_TIMEOUT_S,
+        render_parts=settings.GCF_RENDER_PARTS,
     )

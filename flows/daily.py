@@ -40,7 +40,12 @@ from forecast.io.atomic import atomic_output
 from forecast.model import checkpoint
 from webapp.ops.logs import bind_run_id
 from webapp.runs import paths, provenance
-from webapp.runs.tasks import render_products_task, rollout_task
+from webapp.runs.tasks import (
+    discard_products_task,
+    publish_products_task,
+    render_part_task,
+    rollout_task,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -162,15 +167,60 @@ def rollout(run_id: int) -> str:
 
 @task(name="products")
 def products(run_id: int) -> int:
-    """The maps, rendered and published by the Celery `cpu` queue; returns how many."""
+    """The maps: `render_parts` parts rendered in parallel by the Celery `cpu` workers, then
+    published by one more task; returns how many (-1 when the run stopped meanwhile).
+
+    The attempt's token is recorded on the run, so a resumed flow adopts the parts a dead one
+    started. A failed part: the attempt's staging directory is discarded, then its error
+    raised.
+    """
     config = gateway.config(run_id)
-    return steps.run_on_worker(
-        render_products_task,
+    token = gateway.products_attempt(run_id)
+    parts = config.render_parts
+    soft_s, hard_s = max(1, config.render_time_limit_s - 30), config.render_time_limit_s
+    started = time.perf_counter()
+    try:
+        counts = steps.run_all_on_workers(
+            run_id,
+            [
+                steps.Step(render_part_task, gateway.render_stage(part), soft_s, hard_s,
+                           (part, parts, token))
+                for part in range(parts)
+            ],
+        )  # fmt: skip
+    except Exception:
+        _discard_products(run_id, token)
+        raise
+    if any(count < 0 for count in counts):
+        _discard_products(run_id, token)
+        return -1
+    count = steps.run_on_worker(
+        publish_products_task,
         run_id,
-        stage="render",
-        soft_s=max(1, config.render_time_limit_s - 30),
-        hard_s=config.render_time_limit_s,
+        stage="publish",
+        soft_s=soft_s,
+        hard_s=hard_s,
+        args=(token, parts),
     )
+    gateway.record_timing(run_id, "render", time.perf_counter() - started)
+    return count
+
+
+def _discard_products(run_id: int, token: str) -> None:
+    """Removes what the render parts of an attempt that will not be published left (best
+    effort: a later attempt's publish sweeps it too)."""
+    try:
+        steps.run_on_worker(
+            discard_products_task,
+            run_id,
+            stage="discard",
+            soft_s=50,
+            hard_s=60,
+            args=(token,),
+            stop_with_run=False,
+        )
+    except Exception as exc:  # noqa: BLE001 - the run's own error is the one to report
+        logger.warning("run %s: discarding products attempt %s failed: %s", run_id, token, exc)
 
 
 def _on_crashed(flow_, flow_run, state) -> None:

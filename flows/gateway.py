@@ -6,6 +6,7 @@ or queries the ORM; swapping the record store means changing this module only.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 from flows.django_setup import setup_django
 
@@ -14,9 +15,10 @@ setup_django()
 from webapp.errors import RunClaimedError, RunStateError  # noqa: E402
 from webapp.runs import selectors, services  # noqa: E402
 from webapp.runs.config import RunConfig  # noqa: E402
+from webapp.runs.execution import render_stage  # noqa: E402
 from webapp.runs.models import ForecastRun  # noqa: E402
 
-__all__ = ["RunClaimedError", "RunConfig", "RunStateError", "TERMINAL"]
+__all__ = ["RunClaimedError", "RunConfig", "RunStateError", "TERMINAL", "render_stage"]
 
 TERMINAL = frozenset(str(status) for status in ForecastRun.TERMINAL)
 TRIGGERS = [str(trigger) for trigger in ForecastRun.Trigger.values]
@@ -74,7 +76,16 @@ def record_submission(run_id: int, stage: str, task_id: str) -> None:
     """The flow submitted Celery task `task_id` for `stage` (recorded before it is sent): the
     run's current task, and in lineage as `<stage>_task_id` (the last one of each stage)."""
     services.run_set_stage(run_id=run_id, stage=stage, celery_task_id=task_id)
-    services.run_record_lineage(run_id=run_id, **{f"{stage}_task_id": task_id})
+
+
+def products_attempt(run_id: int) -> str:
+    """The token naming the run's products attempt (its staging directory): the one a dead
+    predecessor flow recorded, so its render parts are adopted, else a new one."""
+    token = selectors.run_get(run_id=run_id).lineage.get("products_attempt", "")
+    if not token:
+        token = uuid.uuid4().hex[:12]
+        services.run_record_lineage(run_id=run_id, products_attempt=token)
+    return token
 
 
 def record_lineage(run_id: int, **entries) -> None:

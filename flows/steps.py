@@ -18,12 +18,13 @@ its step and writes its own results. While it waits, the flow
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import redis.exceptions
 from celery import states
@@ -75,14 +76,14 @@ def retrying(call: Callable[[], T], *, what: str, limit_s: float = 600.0) -> T:
             delay = min(2 * delay, 10.0)
 
 
-def _submit(task, run_id: int, stage: str, *, soft_s: int, hard_s: int) -> AsyncResult:
+def _submit(task, run_id: int, stage: str, *, args: tuple, soft_s: int, hard_s: int) -> AsyncResult:
     """Records the new task id on the run, then sends the task (so the worker never sees a
     task the record does not name)."""
     task_id = str(uuid.uuid4())
     gateway.record_submission(run_id, stage, task_id)
     retrying(
         lambda: task.apply_async(
-            args=[run_id], task_id=task_id, soft_time_limit=soft_s, time_limit=hard_s
+            args=[run_id, *args], task_id=task_id, soft_time_limit=soft_s, time_limit=hard_s
         ),
         what=f"run {run_id}: submitting {stage}",
     )
@@ -120,8 +121,31 @@ def is_lost(result: AsyncResult, state: str, queue: str) -> bool:
     return False
 
 
-def run_on_worker(task, run_id: int, *, stage: str, soft_s: int, hard_s: int):
-    """Runs `task(run_id)` on its Celery queue and returns its result.
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """One Celery task of a run: `task(run_id, *args)` under stage name `stage`, with its
+    soft and hard time limits; `stop_with_run`: revoked when the run turns terminal (not a
+    clean-up that must run whatever the run's status)."""
+
+    task: Any
+    stage: str
+    soft_s: int
+    hard_s: int
+    args: tuple = ()
+    stop_with_run: bool = True
+
+
+def run_on_worker(
+    task,
+    run_id: int,
+    *,
+    stage: str,
+    soft_s: int,
+    hard_s: int,
+    args: tuple = (),
+    stop_with_run: bool = True,
+):
+    """Runs `task(run_id, *args)` on its Celery queue and returns its result (see `Step`).
 
     A resuming flow adopts its dead predecessor's task for the same stage when that task is
     still running or has finished, instead of starting the work again.
@@ -131,19 +155,58 @@ def run_on_worker(task, run_id: int, *, stage: str, soft_s: int, hard_s: int):
       TimeoutError: the task ran past its limits (revoked; the message says which limit).
       Exception: whatever the task raised.
     """
-    queue = task.queue
-    result = None
+    step = Step(task, stage, soft_s, hard_s, args, stop_with_run)
+    return _wait(step, run_id, _start(step, run_id))
+
+
+def run_all_on_workers(run_id: int, steps: Sequence[Step]) -> list:
+    """Runs `steps` of the run in parallel on their Celery queues (all are submitted, then
+    each is waited for in turn) and returns their results in order.
+
+    Every step has ended when this returns or raises (a failed step does not leave the others
+    running unseen: whoever cleans up after them can).
+
+    Raises:
+      The first step's error, in order, once all have ended (the others' are logged).
+    """
+    started = [(step, _start(step, run_id)) for step in steps]
+    results, errors = [], []
+    for step, (result, submitted) in started:
+        try:
+            results.append(_wait(step, run_id, (result, submitted)))
+        except Exception as exc:  # noqa: BLE001 - collected, the first is raised below
+            if errors:
+                logger.warning("run %s: %s also failed: %s", run_id, step.stage, exc)
+            errors.append(exc)
+            results.append(None)
+    if errors:
+        raise errors[0]
+    return results
+
+
+def _start(step: Step, run_id: int) -> tuple[AsyncResult, float]:
+    """(the task, when it was submitted): the stage's recorded task when it is running or
+    done (a resumed flow adopts it), else a new one."""
+    stage = step.stage
     recorded_id = gateway.last_task(run_id, stage)
     if recorded_id:
-        candidate = AsyncResult(recorded_id, app=task.app)
+        candidate = AsyncResult(recorded_id, app=step.task.app)
         state = retrying(lambda: candidate.state, what=f"run {run_id}: {stage} state")
         if state in (states.STARTED, states.SUCCESS):
             logger.info("run %s: adopting %s task %s (%s)", run_id, stage, recorded_id, state)
             gateway.record_submission(run_id, stage, recorded_id)
-            result = candidate
-    if result is None:
-        result = _submit(task, run_id, stage, soft_s=soft_s, hard_s=hard_s)
-    submitted = time.monotonic()
+            return candidate, time.monotonic()
+    submitted = _submit(
+        step.task, run_id, stage, args=step.args, soft_s=step.soft_s, hard_s=step.hard_s
+    )
+    return submitted, time.monotonic()
+
+
+def _wait(step: Step, run_id: int, started_task: tuple[AsyncResult, float]):
+    """Waits for the step's task (see the module doc) and returns its result."""
+    task, stage, soft_s, hard_s, args = step.task, step.stage, step.soft_s, step.hard_s, step.args
+    queue = task.queue
+    result, submitted = started_task
     deadline = submitted + QUEUED_LIMITS * hard_s
     started = False
     misses = 0
@@ -154,7 +217,7 @@ def run_on_worker(task, run_id: int, *, stage: str, soft_s: int, hard_s: int):
         if state in states.READY_STATES:
             break
         status = gateway.status(run_id)
-        if status in gateway.TERMINAL:
+        if step.stop_with_run and status in gateway.TERMINAL:
             _revoke(result)
             raise RunStopped(f"run {run_id} is {status}; its {stage} was stopped")
         now = time.monotonic()
@@ -186,7 +249,7 @@ def run_on_worker(task, run_id: int, *, stage: str, soft_s: int, hard_s: int):
                 gateway.record_lineage(
                     run_id, **{f"{stage}_lost_task": result.id, f"{stage}_lost_state": state}
                 )
-                result = _submit(task, run_id, stage, soft_s=soft_s, hard_s=hard_s)
+                result = _submit(task, run_id, stage, args=args, soft_s=soft_s, hard_s=hard_s)
                 submitted = time.monotonic()
                 deadline = submitted + QUEUED_LIMITS * hard_s
                 started, misses = False, 0

@@ -137,6 +137,24 @@ def has_field(dataset: xr.Dataset, variable: str, level: int | None) -> bool:
     return True
 
 
+def products_subset(
+    dataset: xr.Dataset, variables: Sequence[tuple[str, int | None]] = MAIN_PRODUCTS
+) -> xr.Dataset:
+    """The part of `dataset` that products of `variables` draw: their variables and levels.
+
+    A render task reads only this from a lazily opened forecast (all fields of a 0.25° 10-day
+    run would not fit a cpu worker's memory). Variables `dataset` lacks are left out, so the
+    renderer still names what is missing.
+    """
+    names = sorted({n for v, _ in variables for n in _sources(v)} & set(dataset.data_vars))
+    subset = dataset[names]
+    levels = sorted({int(level) for _, level in variables if level is not None})
+    if "level" in subset.dims and levels:
+        present = [lv for lv in levels if lv in set(int(x) for x in subset["level"].values)]
+        subset = subset.sel(level=present)
+    return subset
+
+
 def viewer_fields(forecast: xr.Dataset) -> list[dict]:
     """What the viewer's field menu offers for `forecast`: `[{variable, label, units, levels}]`.
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from webapp.celery import app
-from webapp.runs.tasks import render_products_task, rollout_task
+from webapp.runs.tasks import publish_products_task, render_part_task, rollout_task
 
 
 def test_each_queue_has_its_own_exchange_and_routing_key():
@@ -15,7 +15,11 @@ def test_each_queue_has_its_own_exchange_and_routing_key():
 
 def test_tasks_route_to_their_queue_exchange():
     router = app.amqp.router
-    for task, queue in ((rollout_task, "gpu"), (render_products_task, "cpu")):
+    for task, queue in (
+        (rollout_task, "gpu"),
+        (render_part_task, "cpu"),
+        (publish_products_task, "cpu"),
+    ):
         route = router.route({}, task.name, args=(1,))
         assert route["queue"].name == queue
         assert route["queue"].exchange.name == queue and route["queue"].routing_key == queue

@@ -78,7 +78,9 @@ class RunConfig:
       output_formats: the forecast file formats to write.
       rollout_soft_time_limit_s: Celery soft limit of the rollout (SoftTimeLimitExceeded).
       rollout_time_limit_s: Celery hard limit (the pool process is killed).
-      render_time_limit_s: Celery hard limit of the product rendering.
+      render_time_limit_s: Celery hard limit of each products task (a render part, publish).
+      render_parts: render tasks the products fan out to on the `cpu` queue (at most one
+        per main field: more get nothing to draw).
     """
 
     predictor_spec: str
@@ -95,9 +97,12 @@ class RunConfig:
     rollout_soft_time_limit_s: int = 7140
     rollout_time_limit_s: int = 7200
     render_time_limit_s: int = 3600
+    render_parts: int = 2
 
     def __post_init__(self) -> None:
         parse_predictor_spec(self.predictor_spec)
+        if self.render_parts < 1:
+            raise InvalidInputError(f"render_parts must be at least 1, not {self.render_parts}")
         if self.rollout_soft_time_limit_s > self.rollout_time_limit_s:
             raise InvalidInputError(
                 f"rollout soft time limit {self.rollout_soft_time_limit_s} s exceeds the hard "

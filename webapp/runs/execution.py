@@ -10,6 +10,7 @@ cancelled meanwhile (`RunAborted`), and it sweeps what a killed predecessor left
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
 import shutil
@@ -19,7 +20,12 @@ from pathlib import Path
 from django.conf import settings
 
 from forecast.errors import InvalidInputError
-from forecast.io.atomic import TEMP_PREFIX, atomic_output, leftover_temporaries
+from forecast.io.atomic import (
+    TEMP_PREFIX,
+    atomic_output,
+    atomic_write_text,
+    leftover_temporaries,
+)
 from webapp.runs import services
 from webapp.runs.config import RunConfig
 from webapp.runs.models import ForecastRun
@@ -31,6 +37,7 @@ from webapp.runs.paths import (  # noqa: F401
     forecast_path,
     inputs_path,
     media_dir,
+    products_staging_dir,
     run_dir,
 )
 
@@ -79,14 +86,15 @@ def get_predictor(config: RunConfig):
     return _PREDICTORS[key]
 
 
-def _check_still_wanted(run_id: int, task_id: str) -> None:
-    """Raises RunAborted when the run has finished, or when the flow has handed its step
-    to another task (this message is a stale redelivery)."""
-    status, current = ForecastRun.objects.values_list("status", "celery_task_id").get(pk=run_id)
+def _check_still_wanted(run_id: int, task_id: str, stage: str) -> None:
+    """Raises RunAborted when the run has finished, or when the flow has handed `stage` to
+    another task (this message is a stale redelivery)."""
+    status, lineage = ForecastRun.objects.values_list("status", "lineage").get(pk=run_id)
     if status in ForecastRun.TERMINAL:
         raise RunAborted(f"run {run_id} is {status}")
+    current = (lineage or {}).get(f"{stage}_task_id", "")
     if task_id and current and current != task_id:
-        raise RunAborted(f"run {run_id}'s step is now task {current}, not {task_id}")
+        raise RunAborted(f"run {run_id}'s {stage} is now task {current}, not {task_id}")
 
 
 def sweep_temporaries(run_id: int) -> list[Path]:
@@ -145,7 +153,7 @@ def execute_rollout(*, run_id: int, task_id: str = "") -> str:
     if target.exists():
         logger.info("run %s: %s already exists; nothing to do", run_id, target)
         return str(target)
-    _check_still_wanted(run_id, task_id)
+    _check_still_wanted(run_id, task_id, "rollout")
     sweep_temporaries(run_id)
     services.run_worker_heartbeat(run_id=run_id)
     config = RunConfig.from_json(run.config)
@@ -170,14 +178,14 @@ def execute_rollout(*, run_id: int, task_id: str = "") -> str:
         ) from exc
 
     def progress(step: int, total: int) -> None:
-        _check_still_wanted(run_id, task_id)
+        _check_still_wanted(run_id, task_id, "rollout")
         services.run_update_progress(run_id=run_id, step=step, total=total)
         logger.info("run %s: rollout step %d/%d", run_id, step, total)
 
     started = time.perf_counter()
     services.run_update_progress(run_id=run_id, step=0, total=config.steps)
     forecast = predictor.forecast(inputs, steps=config.steps, progress=progress)
-    _check_still_wanted(run_id, task_id)
+    _check_still_wanted(run_id, task_id, "rollout")
     services.run_record_timing(
         run_id=run_id, stage="rollout", seconds=time.perf_counter() - started
     )
@@ -221,57 +229,133 @@ def _write_forecast_files(run_id: int, forecast, config: RunConfig) -> None:
     write_forecast(forecast, forecast_path(run_id))
 
 
-def execute_products(*, run_id: int, task_id: str = "") -> int:
-    """Renders the run's maps into `var/media/runs/<id>/` and publishes them (Product rows).
+def render_stage(part: int) -> str:
+    """The flow's stage name of render task `part` (its task id is recorded under it)."""
+    return f"render{part}"
 
-    The maps are drawn into a temporary directory that replaces the run's as a whole, so a
-    failure (a full disk) leaves the earlier products and no orphan file.
+
+def _manifest(staging: Path, part: int, parts: int) -> Path:
+    return staging / f"part-{part}-of-{parts}.json"
+
+
+def _store_error(exc: OSError, run_id: int, target: Path) -> OSError:
+    """`exc` naming the products store, when the store is full, read-only or not ours."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES):
+        return OSError(
+            exc.errno,
+            f"products store MEDIA_ROOT {settings.MEDIA_ROOT} cannot take run {run_id}'s "
+            f"maps: {os.strerror(exc.errno)} (writing {exc.filename or target})",
+        )
+    return exc
+
+
+def execute_render_part(
+    *, run_id: int, part: int, parts: int, token: str, task_id: str = ""
+) -> int:
+    """Renders part `part` of `parts` of the run's product set (`product_chunks`) into the
+    attempt's staging directory, and lists them in the part's manifest.
+
+    Each part reads only its fields from the forecast file. The parts of one attempt run in
+    parallel on the `cpu` workers; `execute_products` publishes them once all are done. When
+    a part fails, the attempt is void: the flow discards it (`discard_products`), earlier
+    maps stay.
+
+    Returns:
+      The number of maps rendered.
+
+    Raises:
+      RunAborted: the run finished or this part was superseded meanwhile.
+      OSError: the products store is full or unwritable; the message names it.
+    """
+    from forecast.io import open_forecast
+    from forecast.plots.products import product_chunks, products_subset
+
+    _check_still_wanted(run_id, task_id, render_stage(part))
+    services.run_worker_heartbeat(run_id=run_id)
+    chunks = product_chunks(parts)  # fewer than `parts` when there are fewer fields
+    variables = chunks[part] if part < len(chunks) else ()
+    staging = products_staging_dir(run_id, token)
+    started = time.perf_counter()
+    try:
+        staging.mkdir(parents=True, exist_ok=True)
+        products = []
+        if variables:
+            with open_forecast(forecast_path(run_id)) as forecast:
+                forecast = products_subset(forecast, variables).load()
+            products = _render(forecast, staging, run_id, variables)
+        rows = [
+            {
+                "kind": str(p.kind),
+                "variable": p.variable,
+                "level": int(p.level) if p.level is not None else None,
+                "lead_hours": int(p.lead_hours) if p.lead_hours is not None else None,
+                "file": str(p.path),
+            }
+            for p in products
+        ]
+        atomic_write_text(_manifest(staging, part, parts), json.dumps(rows))
+    except OSError as exc:
+        # The staging directory stays for `discard_products` (removing it here would fail
+        # the parts still drawing into it with errors that hide this one).
+        raise _store_error(exc, run_id, staging) from exc
+    services.run_record_timing(
+        run_id=run_id, stage=f"render_part{part}", seconds=time.perf_counter() - started
+    )
+    return len(rows)
+
+
+def execute_products(*, run_id: int, token: str, parts: int, task_id: str = "") -> int:
+    """Publishes the maps the render parts of attempt `token` drew: the staging directory
+    replaces `var/media/runs/<id>/` as a whole, the run joins its predictor's archive, and
+    the Product rows are written.
 
     Returns:
       The number of products published.
 
     Raises:
       RunAborted: the run finished or was superseded meanwhile.
+      RuntimeError: a part's manifest is missing (it did not finish).
       OSError: the products store is full or unwritable; the message names it.
     """
-
     from forecast.io import open_forecast
 
-    _check_still_wanted(run_id, task_id)
-    sweep_temporaries(run_id)
+    _check_still_wanted(run_id, task_id, "publish")
     services.run_worker_heartbeat(run_id=run_id)
+    staging = products_staging_dir(run_id, token)
+    manifests = [_manifest(staging, part, parts) for part in range(parts)]
+    missing = [m.name for m in manifests if not m.is_file()]
+    if missing:
+        raise RuntimeError(
+            f"products of run {run_id} are incomplete: no {', '.join(missing)} in {staging} "
+            "(a render part did not finish)"
+        )
+    rows = [row for manifest in manifests for row in json.loads(manifest.read_text())]
     target = media_dir(run_id)
-    started = time.perf_counter()
-    with open_forecast(forecast_path(run_id)) as forecast:
-        forecast = forecast.load()
-    try:
-        with atomic_output(target, directory=True) as tmp:
-            products = _render(forecast, tmp, run_id)
-    except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES):
-            raise OSError(
-                exc.errno,
-                f"products store MEDIA_ROOT {settings.MEDIA_ROOT} cannot take run {run_id}'s "
-                f"maps: {os.strerror(exc.errno)} (writing {exc.filename or target})",
-            ) from exc
-        raise
-    services.run_record_timing(run_id=run_id, stage="render", seconds=time.perf_counter() - started)
-    _check_still_wanted(run_id, task_id)
-    _append_to_archive(run_id, forecast)
     prefix = target.relative_to(settings.MEDIA_ROOT)
-    return services.run_publish_products(
-        run_id=run_id,
-        products=[
-            {
-                "kind": str(p.kind),
-                "variable": p.variable,
-                "level": int(p.level) if p.level is not None else None,
-                "lead_hours": int(p.lead_hours) if p.lead_hours is not None else None,
-                "file": str(prefix / p.path),
-            }
-            for p in products
-        ],
-    )
+    try:
+        for manifest in manifests:
+            manifest.unlink()
+        with atomic_output(target, directory=True) as tmp:
+            tmp.rmdir()
+            os.replace(staging, tmp)
+    except OSError as exc:
+        raise _store_error(exc, run_id, target) from exc
+    sweep_temporaries(run_id)  # stale staging of earlier attempts
+    _check_still_wanted(run_id, task_id, "publish")
+    with open_forecast(forecast_path(run_id)) as forecast:
+        _append_to_archive(run_id, forecast)
+    for row in rows:
+        row["file"] = str(prefix / row["file"])
+    return services.run_publish_products(run_id=run_id, products=rows)
+
+
+def discard_products(*, run_id: int, token: str) -> int:
+    """Removes the staging directory of a products attempt that will not be published (a part
+    failed or the run stopped); returns how many files it held. Earlier maps stay."""
+    staging = products_staging_dir(run_id, token)
+    count = sum(1 for path in staging.rglob("*") if path.is_file()) if staging.exists() else 0
+    shutil.rmtree(staging, ignore_errors=True)
+    return count
 
 
 def _append_to_archive(run_id: int, forecast) -> None:
@@ -293,7 +377,7 @@ def _append_to_archive(run_id: int, forecast) -> None:
         services.run_record_lineage(run_id=run_id, archive=store.name)
 
 
-def _render(forecast, out_dir: Path, run_id: int) -> list:
+def _render(forecast, out_dir: Path, run_id: int, variables) -> list:
     from forecast.plots.natural_earth import configure_cartopy
     from forecast.plots.products import render_forecast_products
 
@@ -301,4 +385,4 @@ def _render(forecast, out_dir: Path, run_id: int) -> list:
     if not configure_cartopy(Path(data_dir)):
         # The maps still render (without coastlines) and the run says so.
         services.run_record_lineage(run_id=run_id, coastlines=f"missing under {data_dir}")
-    return render_forecast_products(forecast, out_dir)
+    return render_forecast_products(forecast, out_dir, variables=variables)

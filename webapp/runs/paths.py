@@ -6,6 +6,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+from forecast.io.atomic import TEMP_PREFIX
+
 
 def run_dir(run_id: int) -> Path:
     """`var/runs/<id>/`: the run's inputs and forecast."""
@@ -41,6 +43,12 @@ def archive_store(predictor_name: str, grid_deg: float, levels: int) -> Path:
 def media_dir(run_id: int) -> Path:
     """`var/media/runs/<id>/`: the run's published products."""
     return Path(settings.MEDIA_ROOT) / "runs" / str(run_id)
+
+
+def products_staging_dir(run_id: int, token: str) -> Path:
+    """Where the render tasks of one products attempt (`token`) draw the run's maps, beside
+    `media_dir` (same file system: publishing is a rename) and named as a temporary of it."""
+    return media_dir(run_id).parent / f"{TEMP_PREFIX}{run_id}.render-{token}"
 
 
 def logs_dir() -> Path:

@@ -234,11 +234,19 @@ def run_flow_heartbeat(*, run_id: int, stage: str = "") -> str:
 
 
 def run_set_stage(*, run_id: int, stage: str, celery_task_id: str = "") -> None:
-    """Records the stage the flow has reached (and the Celery task it submitted for it)."""
-    fields: dict = {"stage": stage, "flow_heartbeat_at": timezone.now()}
-    if celery_task_id:
-        fields["celery_task_id"] = celery_task_id
-    ForecastRun.objects.filter(pk=run_id).update(**fields)
+    """Records the stage the flow has reached, and the Celery task it submitted for it: the
+    run's current task, and in lineage as `<stage>_task_id`, the one task that may write the
+    stage's results (a stale redelivery of an earlier one stops: `webapp.runs.execution`)."""
+    if not celery_task_id:
+        ForecastRun.objects.filter(pk=run_id).update(stage=stage, flow_heartbeat_at=timezone.now())
+        return
+    with transaction.atomic():
+        run = ForecastRun.objects.select_for_update().get(pk=run_id)
+        run.stage, run.flow_heartbeat_at, run.celery_task_id = stage, timezone.now(), celery_task_id
+        run.lineage = {**run.lineage, f"{stage}_task_id": celery_task_id}
+        run.save(
+            update_fields=["stage", "flow_heartbeat_at", "celery_task_id", "lineage", "updated_at"]
+        )
 
 
 def run_worker_heartbeat(*, run_id: int) -> None:

@@ -93,3 +93,73 @@ def test_a_rerun_reuses_its_originals_forecast(run_with_inputs):
 def _inputs(run_id: int) -> Path:
     paths.run_dir(run_id).mkdir(parents=True, exist_ok=True)
     return paths.inputs_path(run_id)
+
+
+def _rendered(run_id: int, parts: int, token: str) -> list[int]:
+    execution.execute_rollout(run_id=run_id)
+    return [
+        execution.execute_render_part(run_id=run_id, part=part, parts=parts, token=token)
+        for part in range(parts)
+    ]
+
+
+def test_render_parts_then_publish_replace_the_runs_maps(run_with_inputs):
+    run = run_with_inputs
+    old = paths.media_dir(run.pk) / "stale.png"
+    old.parent.mkdir(parents=True)
+    old.write_bytes(b"an earlier attempt's map")
+    counts = _rendered(run.pk, parts=3, token="t1")
+    staging = paths.products_staging_dir(run.pk, "t1")
+    assert sorted(p.name for p in staging.glob("part-*")) == [
+        "part-0-of-3.json",
+        "part-1-of-3.json",
+        "part-2-of-3.json",
+    ]
+    published = execution.execute_products(run_id=run.pk, token="t1", parts=3)
+    # Every part drew its own fields (2 leads each), and publishing swapped the directory.
+    assert counts == [4, 4, 4] and published == 12
+    files = sorted(p.name for p in paths.media_dir(run.pk).iterdir())
+    assert len(files) == 12 and "stale.png" not in files and not staging.exists()
+    assert not list(paths.media_dir(run.pk).parent.glob(".tmp-*"))
+    variables = {p.variable for p in ForecastRun.objects.get(pk=run.pk).products.all()}
+    assert len(variables) == 6
+    for product in ForecastRun.objects.get(pk=run.pk).products.all():
+        assert Path(product.file.path).is_file()
+
+
+def test_more_parts_than_fields_leave_the_extra_parts_empty(run_with_inputs):
+    run = run_with_inputs
+    counts = _rendered(run.pk, parts=8, token="t2")
+    assert counts[6:] == [0, 0] and sum(counts) == 12
+    assert execution.execute_products(run_id=run.pk, token="t2", parts=8) == 12
+
+
+def test_publish_refuses_an_attempt_with_a_missing_part_and_discard_cleans_it(run_with_inputs):
+    run = run_with_inputs
+    execution.execute_rollout(run_id=run.pk)
+    execution.execute_render_part(run_id=run.pk, part=0, parts=2, token="t3")
+    with pytest.raises(RuntimeError, match="part-1-of-2.json"):
+        execution.execute_products(run_id=run.pk, token="t3", parts=2)
+    assert not paths.media_dir(run.pk).exists()
+    assert execution.discard_products(run_id=run.pk, token="t3") == 7  # 6 maps + manifest
+    assert not paths.products_staging_dir(run.pk, "t3").exists()
+
+
+def test_a_failed_part_voids_its_attempt(run_with_inputs):
+    run = run_with_inputs
+    execution.execute_rollout(run_id=run.pk)
+    execution.execute_render_part(run_id=run.pk, part=0, parts=2, token="t4")
+    paths.forecast_path(run.pk).write_bytes(b"not a forecast any more")
+    with pytest.raises(InvalidInputError, match="cannot read forecast"):
+        execution.execute_render_part(run_id=run.pk, part=1, parts=2, token="t4")
+    with pytest.raises(RuntimeError, match="part-1-of-2.json"):
+        execution.execute_products(run_id=run.pk, token="t4", parts=2)
+    assert execution.discard_products(run_id=run.pk, token="t4") > 0
+    assert not list(paths.media_dir(run.pk).parent.glob(".tmp-*"))
+
+
+def test_a_superseded_render_part_stops(run_with_inputs):
+    run = run_with_inputs
+    services.run_set_stage(run_id=run.pk, stage=execution.render_stage(1), celery_task_id="new")
+    with pytest.raises(execution.RunAborted, match="render1 is now task new"):
+        execution.execute_render_part(run_id=run.pk, part=1, parts=2, token="t5", task_id="old")
