@@ -14,8 +14,9 @@ from pathlib import Path
 from webapp.config.env import REPO_ROOT
 from webapp.infra.processes import child_pids, terminate
 
-# The gpu queue runs one rollout at a time per worker: the accelerator holds one model.
-CONCURRENCY = {"gpu": 1, "cpu": 1}
+# The gpu queue runs one rollout at a time per worker: the accelerator holds one model. The cpu
+# queue takes a run's render parts (GCF_RENDER_PARTS, default 2) side by side, one per core.
+CONCURRENCY = {"gpu": 1, "cpu": 2}
 
 
 class Worker:
