@@ -108,6 +108,7 @@ def main() -> int:
     from forecast.commands.climatology import parse_days
     from forecast.commands.cluster import dask_client
     from forecast.data.convert import standardize
+    from forecast.data.sources import open_era5_archive
     from forecast.training.statistics import compute_statistics, compute_statistics_dask
     from forecast.verify.climatology import compute_climatology, compute_climatology_dask
 
@@ -132,7 +133,8 @@ def main() -> int:
 
     runs = []
     for workers in args.workers:
-        archive = standardize(xr.open_zarr(store), origin=str(store))
+        # As `forecast stats/climatology --archive` open it: lazy, ~16 MB chunks along time.
+        archive = open_era5_archive(store)
         with dask_client(None, workers=workers, memory_limit=args.memory_limit) as client:
             started = time.perf_counter()
             stats = compute_statistics_dask(archive)
