@@ -7,7 +7,7 @@ point API, serves the site with gunicorn (2 sync workers, production settings: D
 and drives each page with N concurrent clients on localhost for a few seconds.
 
     .venv/bin/python bench/web.py [--db postgres sqlite] [--runs 10000] [--scores 1000000]
-        [--clients 32] [--seconds 10] [--reuse] [--json OUT]
+        [--clients 32] [--seconds 10] [--reuse] [--pages home "run list" ...] [--json OUT]
 
 Pages are `PAGES` below: (label, URL name, how to build its arguments). A page whose URL name
 does not exist in this checkout is reported as "not in this branch"; add a line to measure a
@@ -436,6 +436,8 @@ def _bench_database(kind: str, args: argparse.Namespace) -> dict:
         else:
             raise RuntimeError(f"gunicorn did not answer on port {port}")
         for label, _, _ in PAGES:
+            if args.pages and label not in args.pages:
+                continue
             path = seeded["urls"].get(label)
             if path is None:
                 print(f"[{kind}] {label:24s} not in this branch")
@@ -492,6 +494,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--reuse", action="store_true", help="keep the seeded databases")
+    parser.add_argument("--pages", nargs="+", help="only these pages (labels, as printed)")
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--seed-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--seed-out", help=argparse.SUPPRESS)
