@@ -79,21 +79,43 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 class _ProgressPrinter:
-    """Prints a line per state change, and download progress at most twice a second."""
+    """A line per state change; the download as a tqdm bar with its ETA on a terminal, else
+    a line at most twice a second."""
 
     def __init__(self, stream=None) -> None:
         # Resolved per call, not at import: the module may be imported while stderr is swapped.
         self.stream = stream if stream is not None else sys.stderr
         self._last: tuple[str, str] | None = None
         self._last_print = 0.0
+        self._bars: dict[str, object] = {}
 
     def __call__(self, event: CdsProgress) -> None:
+        if event.stage == "downloading" and event.bytes_total and self.stream.isatty():
+            self._download_bar(event)
+            return
+        if event.label in self._bars:
+            self._bars.pop(event.label).close()
         key = (event.label, event.stage)
         now = time.monotonic()
         if key == self._last and (event.stage != "downloading" or now - self._last_print < 0.5):
             return
         self._last, self._last_print = key, now
         print(f"  {event.describe()}", file=self.stream, flush=True)
+
+    def _download_bar(self, event: CdsProgress) -> None:
+        bar = self._bars.get(event.label)
+        if bar is None:
+            from tqdm import tqdm
+
+            bar = self._bars[event.label] = tqdm(
+                total=event.bytes_total,
+                desc=f"  {event.label}",
+                unit="B",
+                unit_scale=True,
+                file=self.stream,
+                dynamic_ncols=True,
+            )
+        bar.update(event.bytes_done - bar.n)
 
 
 def run(args: argparse.Namespace) -> int:
