@@ -13,6 +13,7 @@ import pytest
 from forecast.errors import InvalidInputError
 from forecast.model import graphs as G
 from forecast.model.icosahedral_mesh import mesh_hierarchy
+from tests.forecast.model.graphcast_helpers import require_reference_float32_trig
 
 EDGE_SETS = ("grid2mesh", "mesh", "mesh2grid")
 
@@ -46,7 +47,8 @@ def graphs_1deg() -> G.GraphCastGraphs:
     return G.build_graphs(*global_grid(1.0), mesh_size=5, radius_query_fraction_edge_length=0.6)
 
 
-def test_config_a_bit_exact(graphs_a, intermediates) -> None:
+def test_config_a_bit_exact(graphs_a, intermediates, vectors_dir: Path) -> None:
+    require_reference_float32_trig(vectors_dir)
     g = graphs_a
     assert (g.num_grid_nodes, g.num_mesh_nodes) == (4140, 642)
     assert g.query_radius == float(intermediates["query_radius"])
@@ -93,12 +95,14 @@ def _check_official(g: G.GraphCastGraphs, arrays, facts: dict, key: str) -> None
     np.testing.assert_array_equal(g.mesh2grid.receivers, np.repeat(np.arange(len(faces)), 3))
 
 
-def test_official_1deg_mesh5(graphs_1deg, official) -> None:
+def test_official_1deg_mesh5(graphs_1deg, official, vectors_dir: Path) -> None:
+    require_reference_float32_trig(vectors_dir)
     _check_official(graphs_1deg, *official, "1p0deg_mesh5")
 
 
 @pytest.mark.slow
-def test_official_0p25deg_mesh6(official) -> None:
+def test_official_0p25deg_mesh6(official, vectors_dir: Path) -> None:
+    require_reference_float32_trig(vectors_dir)
     # ~30 s and ~0.6 GB on the shared 2-core machine (was ~60 s with trimesh for every point).
     g = G.build_graphs(*global_grid(0.25), mesh_size=6, radius_query_fraction_edge_length=0.6)
     _check_official(g, *official, "0p25deg_mesh6")
