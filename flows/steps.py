@@ -76,18 +76,35 @@ def retrying(call: Callable[[], T], *, what: str, limit_s: float = 600.0) -> T:
             delay = min(2 * delay, 10.0)
 
 
-def _submit(task, run_id: int, stage: str, *, args: tuple, soft_s: int, hard_s: int) -> AsyncResult:
-    """Records the new task id on the run, then sends the task (so the worker never sees a
-    task the record does not name)."""
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """One Celery task of a run: `task(run_id, *args)` under stage name `stage`, with its
+    soft and hard time limits; `stop_with_run`: revoked when the run turns terminal (not a
+    clean-up that must run whatever the run's status)."""
+
+    task: Any
+    stage: str
+    soft_s: int
+    hard_s: int
+    args: tuple = ()
+    stop_with_run: bool = True
+
+
+def _submit(step: Step, run_id: int) -> AsyncResult:
+    """Records the new task id on the run, then sends the step's task (so the worker never
+    sees a task the record does not name)."""
     task_id = str(uuid.uuid4())
-    gateway.record_submission(run_id, stage, task_id)
+    gateway.record_submission(run_id, step.stage, task_id)
     retrying(
-        lambda: task.apply_async(
-            args=[run_id, *args], task_id=task_id, soft_time_limit=soft_s, time_limit=hard_s
+        lambda: step.task.apply_async(
+            args=[run_id, *step.args],
+            task_id=task_id,
+            soft_time_limit=step.soft_s,
+            time_limit=step.hard_s,
         ),
-        what=f"run {run_id}: submitting {stage}",
+        what=f"run {run_id}: submitting {step.stage}",
     )
-    return AsyncResult(task_id, app=task.app)
+    return AsyncResult(task_id, app=step.task.app)
 
 
 def _queued_ids(app, queue: str) -> set[str]:
@@ -119,20 +136,6 @@ def is_lost(result: AsyncResult, state: str, queue: str) -> bool:
             return False
         return result.id not in _queued_ids(app, queue)
     return False
-
-
-@dataclasses.dataclass(frozen=True)
-class Step:
-    """One Celery task of a run: `task(run_id, *args)` under stage name `stage`, with its
-    soft and hard time limits; `stop_with_run`: revoked when the run turns terminal (not a
-    clean-up that must run whatever the run's status)."""
-
-    task: Any
-    stage: str
-    soft_s: int
-    hard_s: int
-    args: tuple = ()
-    stop_with_run: bool = True
 
 
 def run_on_worker(
@@ -171,9 +174,9 @@ def run_all_on_workers(run_id: int, steps: Sequence[Step]) -> list:
     """
     started = [(step, _start(step, run_id)) for step in steps]
     results, errors = [], []
-    for step, (result, submitted) in started:
+    for step, started_task in started:
         try:
-            results.append(_wait(step, run_id, (result, submitted)))
+            results.append(_wait(step, run_id, started_task))
         except Exception as exc:  # noqa: BLE001 - collected, the first is raised below
             if errors:
                 logger.warning("run %s: %s also failed: %s", run_id, step.stage, exc)
@@ -196,16 +199,12 @@ def _start(step: Step, run_id: int) -> tuple[AsyncResult, float]:
             logger.info("run %s: adopting %s task %s (%s)", run_id, stage, recorded_id, state)
             gateway.record_submission(run_id, stage, recorded_id)
             return candidate, time.monotonic()
-    submitted = _submit(
-        step.task, run_id, stage, args=step.args, soft_s=step.soft_s, hard_s=step.hard_s
-    )
-    return submitted, time.monotonic()
+    return _submit(step, run_id), time.monotonic()
 
 
 def _wait(step: Step, run_id: int, started_task: tuple[AsyncResult, float]):
     """Waits for the step's task (see the module doc) and returns its result."""
-    task, stage, soft_s, hard_s, args = step.task, step.stage, step.soft_s, step.hard_s, step.args
-    queue = task.queue
+    stage, hard_s, queue = step.stage, step.hard_s, step.task.queue
     result, submitted = started_task
     deadline = submitted + QUEUED_LIMITS * hard_s
     started = False
@@ -249,7 +248,7 @@ def _wait(step: Step, run_id: int, started_task: tuple[AsyncResult, float]):
                 gateway.record_lineage(
                     run_id, **{f"{stage}_lost_task": result.id, f"{stage}_lost_state": state}
                 )
-                result = _submit(task, run_id, stage, args=args, soft_s=soft_s, hard_s=hard_s)
+                result = _submit(step, run_id)
                 submitted = time.monotonic()
                 deadline = submitted + QUEUED_LIMITS * hard_s
                 started, misses = False, 0

@@ -150,8 +150,8 @@ def products_subset(
     subset = dataset[names]
     levels = sorted({int(level) for _, level in variables if level is not None})
     if "level" in subset.dims and levels:
-        present = [lv for lv in levels if lv in set(int(x) for x in subset["level"].values)]
-        subset = subset.sel(level=present)
+        available = {int(x) for x in subset["level"].values}
+        subset = subset.sel(level=[lv for lv in levels if lv in available])
     return subset
 
 

@@ -256,7 +256,7 @@ def execute_render_part(
     attempt's staging directory, and lists them in the part's manifest.
 
     Each part reads only its fields from the forecast file. The parts of one attempt run in
-    parallel on the `cpu` workers; `execute_products` publishes them once all are done. When
+    parallel on the `cpu` workers; `execute_publish_products` publishes them once all are done. When
     a part fails, the attempt is void: the flow discards it (`discard_products`), earlier
     maps stay.
 
@@ -304,7 +304,7 @@ def execute_render_part(
     return len(rows)
 
 
-def execute_products(*, run_id: int, token: str, parts: int, task_id: str = "") -> int:
+def execute_publish_products(*, run_id: int, token: str, parts: int, task_id: str = "") -> int:
     """Publishes the maps the render parts of attempt `token` drew: the staging directory
     replaces `var/media/runs/<id>/` as a whole, the run joins its predictor's archive, and
     the Product rows are written.

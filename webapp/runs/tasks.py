@@ -74,10 +74,10 @@ def render_part_task(self, run_id: int, part: int, parts: int, token: str) -> in
 def publish_products_task(self, run_id: int, token: str, parts: int) -> int:
     """Publishes the maps the `parts` render tasks of attempt `token` drew; returns how many
     (-1 when the run was finished, cancelled or superseded meanwhile)."""
-    from webapp.runs.execution import RunAborted, execute_products
+    from webapp.runs.execution import RunAborted, execute_publish_products
 
     try:
-        return execute_products(
+        return execute_publish_products(
             run_id=run_id, token=token, parts=parts, task_id=self.request.id or ""
         )
     except RunAborted as exc:

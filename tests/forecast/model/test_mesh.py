@@ -100,8 +100,8 @@ def test_config_a_mesh_lat_lon_agree_to_float32_rounding_on_any_cpu(
     hierarchy, intermediates
 ) -> None:
     """Where float32 trigonometry differs from the reference machine's (no AVX-512), the
-    mesh coordinates still agree to float32 rounding of degrees (an ulp at 300° is 3e-5°; 1e-4° ≈ 11 m); the mesh's
-    vertices are exact everywhere."""
+    mesh coordinates still agree to float32 rounding of degrees (an ulp at 300° is 3e-5°;
+    1e-4° ≈ 11 m); the mesh's vertices are exact everywhere."""
     multimesh = im.merge_meshes(hierarchy[:4])
     np.testing.assert_array_equal(hierarchy[3].vertices, intermediates["finest_mesh_vertices"])
     lat, lon = im.vertices_to_lat_lon(multimesh.vertices)

@@ -115,7 +115,7 @@ def test_render_parts_then_publish_replace_the_runs_maps(run_with_inputs):
         "part-1-of-3.json",
         "part-2-of-3.json",
     ]
-    published = execution.execute_products(run_id=run.pk, token="t1", parts=3)
+    published = execution.execute_publish_products(run_id=run.pk, token="t1", parts=3)
     # Every part drew its own fields (2 leads each), and publishing swapped the directory.
     assert counts == [4, 4, 4] and published == 12
     files = sorted(p.name for p in paths.media_dir(run.pk).iterdir())
@@ -131,7 +131,7 @@ def test_more_parts_than_fields_leave_the_extra_parts_empty(run_with_inputs):
     run = run_with_inputs
     counts = _rendered(run.pk, parts=8, token="t2")
     assert counts[6:] == [0, 0] and sum(counts) == 12
-    assert execution.execute_products(run_id=run.pk, token="t2", parts=8) == 12
+    assert execution.execute_publish_products(run_id=run.pk, token="t2", parts=8) == 12
 
 
 def test_publish_refuses_an_attempt_with_a_missing_part_and_discard_cleans_it(run_with_inputs):
@@ -139,7 +139,7 @@ def test_publish_refuses_an_attempt_with_a_missing_part_and_discard_cleans_it(ru
     execution.execute_rollout(run_id=run.pk)
     execution.execute_render_part(run_id=run.pk, part=0, parts=2, token="t3")
     with pytest.raises(RuntimeError, match="part-1-of-2.json"):
-        execution.execute_products(run_id=run.pk, token="t3", parts=2)
+        execution.execute_publish_products(run_id=run.pk, token="t3", parts=2)
     assert not paths.media_dir(run.pk).exists()
     assert execution.discard_products(run_id=run.pk, token="t3") == 7  # 6 maps + manifest
     assert not paths.products_staging_dir(run.pk, "t3").exists()
@@ -153,7 +153,7 @@ def test_a_failed_part_voids_its_attempt(run_with_inputs):
     with pytest.raises(InvalidInputError, match="cannot read forecast"):
         execution.execute_render_part(run_id=run.pk, part=1, parts=2, token="t4")
     with pytest.raises(RuntimeError, match="part-1-of-2.json"):
-        execution.execute_products(run_id=run.pk, token="t4", parts=2)
+        execution.execute_publish_products(run_id=run.pk, token="t4", parts=2)
     assert execution.discard_products(run_id=run.pk, token="t4") > 0
     assert not list(paths.media_dir(run.pk).parent.glob(".tmp-*"))
 
