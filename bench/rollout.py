@@ -16,7 +16,8 @@ the child kills itself when VmRSS passes the cap (a shared machine). 0.25° runs
 forecast to unlinked files (`Rollout(spill_dir=...)`), so RssAnon is the rollout's own memory.
 
     PYTHONPATH=. .venv/bin/python bench/rollout.py [--models A small operational graphcast37]
-        [--steps 1 4 8] [--reference-op-order] [--chunk-size N] [--memory-budget-gb B] [--rss-cap-gb 13] [--no-warm]
+        [--steps 1 4 8] [--reference-op-order] [--chunk-size N] [--memory-budget-gb B]
+        [--edge-products auto|on|off] [--rss-cap-gb 13] [--no-warm]
         [--json OUT]
 """
 
@@ -40,6 +41,7 @@ VECTORS_A = REPO.parent / "shared" / "graphcast" / "vectors" / "A"
 OFFICIAL_STATS = REPO.parent / "shared" / "data" / "graphcast-stats-official"
 GRAPHS_CACHE = REPO / "var" / "cache" / "graphs"
 PROCESS_START = time.time()
+EDGE_PRODUCTS = {"auto": None, "on": True, "off": False}
 
 # name: (model config args, task name, grid spacing in degrees).
 SHAPES = {
@@ -166,6 +168,7 @@ def child(args: argparse.Namespace) -> None:
         precompute_edge_embeddings=args.fuse,
         grid_chunk_size=args.chunk_size,
         memory_budget_bytes=int(args.memory_budget_gb * 1e9) if args.memory_budget_gb else None,
+        precompute_edge_products=EDGE_PRODUCTS[args.edge_products],
     )
     spill = None
     if args.model == "A":
@@ -270,6 +273,7 @@ def _run_child(model: str, steps: int, cache: Path, ckpt: Path | None, args) -> 
     command += [] if args.fuse else ["--reference-op-order"]
     command += ["--chunk-size", str(args.chunk_size)] if args.chunk_size else []
     command += ["--memory-budget-gb", str(args.memory_budget_gb)] if args.memory_budget_gb else []
+    command += ["--edge-products", args.edge_products]
     # 1.0° and smaller: rerun step 1 compiled (cheap); 0.25°: later steps give the steady time.
     command += ["--compiled-rerun"] if model in ("A", "small") else []
     env = dict(os.environ, PYTHONPATH=str(REPO))
@@ -331,6 +335,12 @@ def main() -> None:
     parser.add_argument("--chunk-size", type=int, default=0, help="grid nodes per chunk (0: auto)")
     parser.add_argument(
         "--memory-budget-gb", type=float, default=0, help="step memory budget (0: available)"
+    )
+    parser.add_argument(
+        "--edge-products",
+        choices=sorted(EDGE_PRODUCTS),
+        default="auto",
+        help="precomputed grid-edge products when chunked (auto: when the budget allows)",
     )
     parser.add_argument("--rss-cap-gb", type=float, default=0, help="kill a run above this RSS")
     parser.add_argument("--no-warm", dest="warm", action="store_false")

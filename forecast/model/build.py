@@ -103,12 +103,14 @@ def build_edge_embedder(
     bfloat16: bool = True,
     fuse_edge_first_layer: bool = True,
     chunks: ChunkPlan | None = None,
+    products: bool = False,
 ):
     """`() -> GraphArrays.edge_embeddings` (inside `hk.transform`), with the step's casting.
 
     The edge embeddings depend only on weights and graphs: a rollout computes them once and
     passes them in `GraphArrays.edge_embeddings`; results are identical to computing them in
-    every step.
+    every step. With `products`, the function returns `GraphArrays.edge_products` instead
+    (chunked and fused only; see `GraphCast.edge_products`).
     """
     network = graphcast.GraphCast(
         model_config,
@@ -117,13 +119,14 @@ def build_edge_embedder(
         fuse_edge_first_layer=fuse_edge_first_layer,
         chunks=chunks,
     )
+    method = network.edge_products if products else network.embed_edges
     if not bfloat16:
-        return lambda: network.embed_edges(jnp.float32)
+        return lambda: method(jnp.float32)
 
     def embed():
         # Same placement as `casting.Bfloat16Cast` around the network in `build_one_step`.
         with casting.bfloat16_params():
-            return network.embed_edges(jnp.bfloat16)
+            return method(jnp.bfloat16)
 
     return embed
 

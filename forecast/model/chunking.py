@@ -38,6 +38,7 @@ _BYTES_PER_GRID_NODE_LATENT = 6  # embedded + updated grid latents (bf16), decod
 _BYTES_PER_EDGE_LATENT_IN_FLIGHT = 32  # an edge's activations while its chunk runs
 _BYTES_PER_MESH_EDGE_LATENT = 16  # processor edge activations (never chunked)
 _BASELINE_BYTES = 1500 * 2**20  # runtime, compiled code, parameters (1.8 GB at 1.0°)
+_BYTES_PER_EDGE_PRODUCT = 2  # per grid edge and latent channel (bf16), `edge_products`
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,11 +49,15 @@ class ChunkPlan:
       grid_nodes: grid nodes per chunk (the encoder's grid embedding and update, the decoder).
       grid2mesh_edges: grid2mesh edges per chunk (about the same number of chunks).
       num_grid_nodes: the real grid node count (the graphs are padded past it).
+      edge_products: the grid edges' first-layer shares are computed once and kept
+        (`GraphCast.edge_products`: 2 bytes per grid edge and latent channel) instead of
+        being computed by every chunk of every step.
     """
 
     grid_nodes: int
     grid2mesh_edges: int
     num_grid_nodes: int
+    edge_products: bool = False
 
     @property
     def num_chunks(self) -> int:
@@ -136,7 +141,14 @@ def step_bytes(sizes: GraphSizes, plan: ChunkPlan | None) -> int:
         + grid * latent * _BYTES_PER_GRID_NODE_LATENT
         + edges_in_flight * latent * _BYTES_PER_EDGE_LATENT_IN_FLIGHT
         + sizes.mesh_edges * latent * _BYTES_PER_MESH_EDGE_LATENT
+        + (edge_products_bytes(sizes) if plan is not None and plan.edge_products else 0)
     )
+
+
+def edge_products_bytes(sizes: GraphSizes) -> int:
+    """Memory of the precomputed grid-edge products (`ChunkPlan.edge_products`)."""
+    grid_edges = sizes.grid2mesh_edges + sizes.mesh2grid_edges
+    return grid_edges * sizes.latent * _BYTES_PER_EDGE_PRODUCT
 
 
 def choose_plan(
@@ -145,6 +157,7 @@ def choose_plan(
     chunk_size: int | None = None,
     budget_bytes: int | None = None,
     device: jax.Device | None = None,
+    edge_products: bool | None = False,
 ) -> ChunkPlan | None:
     """The chunk plan for a grid, logged with its reason. None means unchunked.
 
@@ -154,27 +167,34 @@ def choose_plan(
       budget_bytes: memory a step may use (None: `AVAILABLE_FRACTION` of
         `available_memory_bytes()`).
       device: the device the step runs on (default: JAX's first).
+      edge_products: keep the grid edges' first-layer products (`ChunkPlan.edge_products`):
+        True always when chunked, False never, None when the estimate with them fits the
+        budget (faster steps for `edge_products_bytes` more memory).
     """
+    source = "configured budget"
+    if budget_bytes is None:
+        available, source = available_memory_bytes(device)
+        budget_bytes = int(available * AVAILABLE_FRACTION)
+        source = f"{AVAILABLE_FRACTION:.0%} of {available / 1e9:.1f} GB from {source}"
     if chunk_size:
         plan = plan_for_chunk_size(
             chunk_size,
             num_grid_nodes=sizes.grid_nodes,
             num_grid2mesh_edges=sizes.grid2mesh_edges,
         )
+        plan = _with_edge_products(sizes, plan, edge_products, budget_bytes)
         logger.info(
             "grid stages in %d chunks of %d grid nodes (%d grid2mesh edges): configured; "
-            "estimated step peak %.2f GB",
+            "%s; estimated step peak %.2f GB (budget %.2f GB, %s)",
             plan.num_chunks,
             plan.grid_nodes,
             plan.grid2mesh_edges,
+            _describe_edge_products(sizes, plan),
             step_bytes(sizes, plan) / 1e9,
+            budget_bytes / 1e9,
+            source,
         )
         return plan
-    source = "configured budget"
-    if budget_bytes is None:
-        available, source = available_memory_bytes(device)
-        budget_bytes = int(available * AVAILABLE_FRACTION)
-        source = f"{AVAILABLE_FRACTION:.0%} of {available / 1e9:.1f} GB from {source}"
     unchunked = step_bytes(sizes, None)
     if unchunked <= budget_bytes:
         logger.info(
@@ -211,18 +231,35 @@ def choose_plan(
         num_grid_nodes=sizes.grid_nodes,
         num_grid2mesh_edges=sizes.grid2mesh_edges,
     )
+    plan = _with_edge_products(sizes, plan, edge_products, budget_bytes)
     logger.info(
-        "grid stages in %d chunks of %d grid nodes (%d grid2mesh edges): estimated step "
-        "peak %.2f GB (unchunked %.2f GB) within the budget %.2f GB (%s)",
+        "grid stages in %d chunks of %d grid nodes (%d grid2mesh edges): %s; estimated "
+        "step peak %.2f GB (unchunked %.2f GB) within the budget %.2f GB (%s)",
         plan.num_chunks,
         plan.grid_nodes,
         plan.grid2mesh_edges,
+        _describe_edge_products(sizes, plan),
         step_bytes(sizes, plan) / 1e9,
         unchunked / 1e9,
         budget_bytes / 1e9,
         source,
     )
     return plan
+
+
+def _with_edge_products(
+    sizes: GraphSizes, plan: ChunkPlan, requested: bool | None, budget_bytes: int
+) -> ChunkPlan:
+    if requested is None:
+        with_products = dataclasses.replace(plan, edge_products=True)
+        requested = step_bytes(sizes, with_products) <= budget_bytes
+    return dataclasses.replace(plan, edge_products=bool(requested))
+
+
+def _describe_edge_products(sizes: GraphSizes, plan: ChunkPlan) -> str:
+    if plan.edge_products:
+        return f"grid-edge products kept ({edge_products_bytes(sizes) / 1e9:.2f} GB)"
+    return "grid-edge products computed per chunk"
 
 
 def _scaled(plan: ChunkPlan, factor: int) -> ChunkPlan:

@@ -119,6 +119,10 @@ class Rollout:
         else the largest chunk that fits. The choice is logged and kept in `chunk_plan`.
       memory_budget_bytes: memory one step may use (None: a share of what the device has
         available now: host RAM on CPU, the allocator's free memory on GPU).
+      precompute_edge_products: chunked and fused only: compute the grid edges' first-layer
+        shares once per grid (`GraphCast.edge_products`, 4.8 GB at 0.25°) instead of in
+        every step: about a quarter less work per step at 0.25°. None: when the memory
+        estimate with them fits the budget (`chunking.choose_plan`).
     """
 
     def __init__(
@@ -135,8 +139,10 @@ class Rollout:
         spill_dir: str | Path | None = None,
         grid_chunk_size: int | None = None,
         memory_budget_bytes: int | None = None,
+        precompute_edge_products: bool | None = None,
     ) -> None:
         self.checkpoint = ckpt
+        self._edge_products = precompute_edge_products if fuse_edge_first_layer else False
         self._grid_chunk_size = grid_chunk_size
         self._memory_budget = memory_budget_bytes
         self.chunk_plan: chunking.ChunkPlan | None = None
@@ -279,6 +285,7 @@ class Rollout:
                 ),
                 chunk_size=self._grid_chunk_size,
                 budget_bytes=self._memory_budget,
+                edge_products=self._edge_products,
             )
             if self.chunk_plan is not None:
                 graphs = chunking.pad_graphs(graphs, self.chunk_plan)
@@ -287,14 +294,18 @@ class Rollout:
                 graph_arrays = graph_arrays._replace(
                     edge_embeddings=self._embed_edges(graph_arrays)
                 )
+            if self.chunk_plan is not None and self.chunk_plan.edge_products:
+                graph_arrays = graph_arrays._replace(
+                    edge_products=self._embed_edges(graph_arrays, products=True)
+                )
             self._graphs = graph_arrays
             self.graphs_seconds = time.perf_counter() - started
             logger.info("graphs ready in %.1f s", self.graphs_seconds)
             self._grid_key = key
             self._step = self._compile_step(lat)
 
-    def _embed_edges(self, graphs: GraphArrays) -> tuple:
-        """The step-invariant edge embeddings, computed once per grid (see `build`)."""
+    def _embed_edges(self, graphs: GraphArrays, *, products: bool = False) -> tuple:
+        """The step-invariant edge embeddings (or grid-edge products), once per grid."""
         ckpt = self.checkpoint
 
         def embed(graphs):
@@ -304,6 +315,7 @@ class Rollout:
                 graphs,
                 fuse_edge_first_layer=self._fuse,
                 chunks=self.chunk_plan,
+                products=products,
             )()
 
         apply = hk.without_apply_rng(hk.transform(embed)).apply

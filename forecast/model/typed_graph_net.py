@@ -185,6 +185,7 @@ class GraphNetwork(hk.Module):
         nodes: dict[str, jax.Array],
         edges: EdgeIndex,
         edge_embedding: jax.Array | None = None,
+        edge_products: jax.Array | None = None,
     ) -> dict[str, jax.Array]:
         """Runs the network.
 
@@ -193,16 +194,21 @@ class GraphNetwork(hk.Module):
           edges: the edge set (features `[E, 4]`, broadcast over batch).
           edge_embedding: `embed_edges(edges.features)` computed beforehand (it depends only
             on the weights and the graph, so a rollout computes it once); None computes it.
+          edge_products: `edge_products(edges.features)` computed beforehand (chunked and
+            fused only): the edges' whole share of the first edge-MLP layer, so a chunk runs
+            neither the edge embedding nor that share's matmul.
 
         Returns:
           Node set name → latents `[num_nodes, B, L]`; with `output_size`, the receiver set's
           entry is the decoded output `[num_nodes, B, output_size]` instead.
         """
         blocks = self._networks_builder()
+        if edge_products is not None and (self._chunk_size is None or not self._fuse):
+            raise ValueError(f"{self.name}: edge products need the chunked, fused network")
         if self._chunk_size is not None:
             if self._embed_nodes:
-                return self._encode_in_chunks(blocks, nodes, edges, edge_embedding)
-            return self._decode_in_chunks(blocks, nodes, edges, edge_embedding)
+                return self._encode_in_chunks(blocks, nodes, edges, edge_embedding, edge_products)
+            return self._decode_in_chunks(blocks, nodes, edges, edge_embedding, edge_products)
         batch = next(iter(nodes.values())).shape[1]
         dtype = next(iter(nodes.values())).dtype
         if edge_embedding is None:
@@ -222,6 +228,34 @@ class GraphNetwork(hk.Module):
     def embed_edges(self, features: jax.Array) -> jax.Array:
         """Edge embeddings `[E, 1, L]` from structural features `[E, 4]` (in their dtype)."""
         return self._embed_edges(self._networks_builder(), features)
+
+    def edge_products(self, features: jax.Array, chunk: int) -> jax.Array:
+        """The edges' share of the first edge-MLP layer, `embed_edges(features) @ W_edges`.
+
+        Like the embedding it depends only on the weights and the graph, and it is most of an
+        edge's work in the one-step grid networks: precomputed, a chunk adds the sender and
+        receiver shares to it and goes on. Computed `chunk` edges at a time (the edge count
+        must be a multiple). Rounded once to the data dtype, so a step's first-layer sum
+        rounds one more time than when it is computed in the step (bf16 noise).
+
+        Returns:
+          `[E, 1, L]`; bf16 results as their uint16 bits (see `_stored`).
+        """
+        blocks = self._networks_builder()
+        dtype = features.dtype
+        latent = self._latent
+        w_edge, _, _, _ = self._first_layer_weights(
+            blocks["processor_edges_0"], (latent, latent, latent), dtype
+        )
+        num_edges = features.shape[0]
+        _check_divisible(self.name, "edges", num_edges, chunk)
+
+        def products_chunk(carry, chunk_features):
+            embedding = self._embed_edges(blocks, chunk_features)
+            return carry, _stored(partial_product(embedding, w_edge).astype(dtype))
+
+        _, products = hk.scan(products_chunk, None, features.reshape(num_edges // chunk, chunk, -1))
+        return products.reshape(num_edges, 1, latent)
 
     def _embed_edges(self, blocks: dict[str, Block], features: jax.Array) -> jax.Array:
         return blocks["encoder_edges"](features[:, None, :])
@@ -270,13 +304,22 @@ class GraphNetwork(hk.Module):
             embedding = self._embed_edges(blocks, features.astype(dtype))
         return jnp.broadcast_to(embedding.astype(dtype), (embedding.shape[0], batch, self._latent))
 
+    def _edge_share(self, blocks, x: dict, w_edge: jax.Array, batch: int, dtype) -> jax.Array:
+        """One chunk's edge share of the fused first layer (float32): precomputed or computed."""
+        if "products" in x:
+            return _loaded(x["products"], dtype).astype(jnp.float32)
+        edge_latents = self._edge_latents(
+            blocks, x.get("features"), x.get("embedding"), batch, dtype
+        )
+        return partial_product(edge_latents, w_edge)
+
     def _first_layer_weights(self, edge_mlp: Block, sizes: tuple[int, int, int], dtype):
         """`SplitLinear` weight blocks (edges, senders, receivers) and bias of an edge MLP."""
         w, b = edge_mlp.mlp.layers[0].parameters(sum(sizes), dtype)
         e, s = sizes[0], sizes[0] + sizes[1]
         return w[:e], w[e:s], w[s:], b
 
-    def _encode_in_chunks(self, blocks, nodes, edges, edge_embedding):
+    def _encode_in_chunks(self, blocks, nodes, edges, edge_embedding, edge_products):
         """The encoder case of `chunk_size` (large sender set, embedded; one step)."""
         big, small = self._sender_set, self._receiver_set
         chunk, edge_chunk = self._chunk_size, self._edge_chunk_size
@@ -288,11 +331,14 @@ class GraphNetwork(hk.Module):
         dtype = nodes[big].dtype
 
         def embed_chunk(carry, x):
-            return carry, blocks[f"encoder_nodes_{big}"](x)
+            return carry, _stored(blocks[f"encoder_nodes_{big}"](_loaded(x, dtype)))
 
         _, big_latents = hk.scan(
-            embed_chunk, None, nodes[big].reshape(num_big // chunk, chunk, batch, width)
+            embed_chunk,
+            None,
+            _stored(nodes[big]).reshape(num_big // chunk, chunk, batch, width),
         )
+        # Stored (see `_stored`) until the end of this network.
         big_latents = big_latents.reshape(num_big, batch, self._latent)
         small_latents = blocks[f"encoder_nodes_{small}"](nodes[small])
 
@@ -309,24 +355,21 @@ class GraphNetwork(hk.Module):
             "senders": edges.senders.reshape(num_chunks, edge_chunk),
             "receivers": edges.receivers.reshape(num_chunks, edge_chunk),
         }
-        if edge_embedding is None:
-            xs["features"] = edges.features.reshape(num_chunks, edge_chunk, -1)
-        else:
-            xs["embedding"] = edge_embedding.reshape(num_chunks, edge_chunk, 1, -1)
+        xs.update(_edge_inputs(edges, edge_embedding, edge_products, num_chunks, edge_chunk))
 
         def messages_chunk(aggregate, x):
             senders, receivers = x["senders"], x["receivers"]
-            edge_latents = self._edge_latents(
-                blocks, x.get("features"), x.get("embedding"), batch, dtype
-            )
-            senders_latents = jnp.take(big_latents, senders, axis=0)
+            senders_latents = _loaded(jnp.take(big_latents, senders, axis=0), dtype)
             if self._fuse:
                 # Same three float32 partial products, added in the same order, as SplitLinear.
-                total = partial_product(edge_latents, w_edge)
+                total = self._edge_share(blocks, x, w_edge, batch, dtype)
                 total = total + partial_product(senders_latents, w_sender)
                 total = total + jnp.take(receiver_part, receivers, axis=0, mode="clip")
                 messages = edge_mlp.after_first_layer(total.astype(dtype) + bias)
             else:
+                edge_latents = self._edge_latents(
+                    blocks, x.get("features"), x.get("embedding"), batch, dtype
+                )
                 receivers_latents = jnp.take(small_latents, receivers, axis=0, mode="clip")
                 messages = edge_mlp(
                     jnp.concatenate([edge_latents, senders_latents, receivers_latents], axis=-1)
@@ -344,14 +387,14 @@ class GraphNetwork(hk.Module):
 
         def update_chunk(k, latents):
             # In place (a loop carry updated slice by slice): one [N, B, L] buffer, not two.
-            x = jax.lax.dynamic_slice_in_dim(latents, k * chunk, chunk)
+            x = _loaded(jax.lax.dynamic_slice_in_dim(latents, k * chunk, chunk), dtype)
             x = x + blocks[f"processor_nodes_0_{big}"](x)
-            return jax.lax.dynamic_update_slice_in_dim(latents, x, k * chunk, 0)
+            return jax.lax.dynamic_update_slice_in_dim(latents, _stored(x), k * chunk, 0)
 
         big_latents = hk.fori_loop(0, num_big // chunk, update_chunk, big_latents)
-        return {big: big_latents, small: small_latents}
+        return {big: _loaded(big_latents, dtype), small: small_latents}
 
-    def _decode_in_chunks(self, blocks, nodes, edges, edge_embedding):
+    def _decode_in_chunks(self, blocks, nodes, edges, edge_embedding, edge_products):
         """The decoder case of `chunk_size` (large receiver set, k edges each; one step)."""
         big, small = self._receiver_set, self._sender_set
         chunk = self._chunk_size
@@ -373,25 +416,22 @@ class GraphNetwork(hk.Module):
             )
             sender_part = partial_product(small_latents, w_sender)
         xs = {
-            "latents": nodes[big].reshape(num_chunks, chunk, batch, self._latent),
+            "latents": _stored(nodes[big]).reshape(num_chunks, chunk, batch, self._latent),
             "senders": edges.senders.reshape(num_chunks, chunk * per_node),
         }
-        if edge_embedding is None:
-            xs["features"] = edges.features.reshape(num_chunks, chunk * per_node, -1)
-        else:
-            xs["embedding"] = edge_embedding.reshape(num_chunks, chunk * per_node, 1, -1)
+        xs.update(_edge_inputs(edges, edge_embedding, edge_products, num_chunks, chunk * per_node))
 
         def decode_chunk(carry, x):
-            latents, senders = x["latents"], x["senders"]
-            edge_latents = self._edge_latents(
-                blocks, x.get("features"), x.get("embedding"), batch, dtype
-            )
+            latents, senders = _loaded(x["latents"], dtype), x["senders"]
             if self._fuse:
-                total = partial_product(edge_latents, w_edge)
+                total = self._edge_share(blocks, x, w_edge, batch, dtype)
                 total = total + jnp.take(sender_part, senders, axis=0)
                 total = total + partial_product(latents, w_receiver)[local_receivers]
                 messages = edge_mlp.after_first_layer(total.astype(dtype) + bias)
             else:
+                edge_latents = self._edge_latents(
+                    blocks, x.get("features"), x.get("embedding"), batch, dtype
+                )
                 messages = edge_mlp(
                     jnp.concatenate(
                         [
@@ -446,6 +486,36 @@ class GraphNetwork(hk.Module):
                 f"decoder_nodes_{self._receiver_set}", out=self._output_size, norm=False
             )
         return blocks
+
+
+def _edge_inputs(edges, embedding, products, num_chunks: int, edge_chunk: int) -> dict:
+    """The per-chunk edge inputs of a chunk loop: precomputed products, embeddings or features."""
+    if products is not None:
+        return {"products": products.reshape(num_chunks, edge_chunk, 1, -1)}
+    if embedding is not None:
+        return {"embedding": embedding.reshape(num_chunks, edge_chunk, 1, -1)}
+    return {"features": edges.features.reshape(num_chunks, edge_chunk, -1)}
+
+
+def _stored(values: jax.Array) -> jax.Array:
+    """A large bf16 array as its bits (uint16) while chunk loops read or write it.
+
+    XLA's CPU backend computes bf16 in float32 and its float normalisation widens whole loop
+    states and loop inputs to float32 (the grid latents alone: 2 GB per copy at 0.25°, with a
+    transposed copy beside it). Integers are left alone, so the array stays 2 bytes per value
+    and each chunk is widened inside the loop (`_loaded`). The bits, hence values, are
+    unchanged; it also pins the stored values to bf16 rounding, as the reference's arrays are.
+    """
+    if values.dtype != jnp.bfloat16:
+        return values
+    return jax.lax.bitcast_convert_type(values, jnp.uint16)
+
+
+def _loaded(values: jax.Array, dtype: jnp.dtype) -> jax.Array:
+    """The inverse of `_stored`: bf16 values from their bits (other arrays as they are)."""
+    if values.dtype != jnp.uint16:
+        return values
+    return jax.lax.bitcast_convert_type(values, dtype)
 
 
 def _check_divisible(network: str, what: str, count: int, chunk: int) -> None:

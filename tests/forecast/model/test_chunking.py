@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -77,7 +78,8 @@ def test_chunked_vector_a_within_tolerance_of_reference_and_unchunked(
 def test_chunked_equals_unchunked_with_padding_and_wide_latents(
     tmp_path: Path, shared_dir: Path
 ) -> None:
-    """A 5° grid (2664 nodes) in 7 chunks of 381 (padded to 2667), latent 64, 2 steps."""
+    """A 5° grid (2664 nodes) in 7 chunks of 381 (padded to 2667), latent 64, 2 steps; the
+    chunks with the grid-edge products computed in the step and precomputed."""
     task = config.TASK_13_PRECIP_OUT
     stats = normalization.load_stats(
         shared_dir / "data" / "graphcast-stats-official", task.pressure_levels
@@ -89,19 +91,31 @@ def test_chunked_equals_unchunked_with_padding_and_wide_latents(
     )
     batch = synthetic_batch(task, stats, lat=lat, lon=lon, num_times=2, seed=3)
     results = {}
-    for chunk_size in (None, 400):
+    for chunk_size, products in ((None, False), (400, False), (400, True)):
         rollout = Rollout(
             checkpoint.load(path),
             stats,
             compilation_cache_dir=tmp_path / "jax",
             grid_chunk_size=chunk_size,
+            precompute_edge_products=products,
         )
-        results[chunk_size] = rollout.forecast_from_init(batch, steps=2)
-    assert rollout.chunk_plan.padded_grid_nodes == 2667
-    assert rollout.chunk_plan.num_chunks == 7
-    assert_within_tolerance(results[400], results[None], stats.diffs_stddev)
-    for name in results[None].data_vars:
-        assert np.isfinite(results[400][name].values).all(), name
+        results[chunk_size, products] = rollout.forecast_from_init(batch, steps=2)
+        if chunk_size is not None:
+            assert rollout.chunk_plan.padded_grid_nodes == 2667
+            assert rollout.chunk_plan.num_chunks == 7
+            assert rollout.chunk_plan.edge_products is products
+            assert (rollout._graphs.edge_products is not None) is products
+    unchunked = results[None, False]
+    for products in (False, True):
+        chunked = results[400, products]
+        assert_within_tolerance(chunked, unchunked, stats.diffs_stddev)
+        for name in unchunked.data_vars:
+            assert np.isfinite(chunked[name].values).all(), name
+    # The precomputed products are used: their extra bf16 rounding shows somewhere.
+    assert any(
+        not np.array_equal(results[400, True][n].values, results[400, False][n].values)
+        for n in unchunked.data_vars
+    )
 
 
 def test_memory_flat_in_lead_time_when_chunked(tmp_path: Path, shared_dir: Path) -> None:
@@ -165,6 +179,32 @@ def test_plan_follows_the_budget(caplog) -> None:
     with caplog.at_level(logging.WARNING, logger="forecast.model.chunking"):
         assert chunking.choose_plan(sizes, budget_bytes=10**6) == smallest
     assert "exceeds the budget" in caplog.text
+
+
+def test_edge_products_kept_when_asked_or_when_they_fit(caplog) -> None:
+    sizes = _sizes()
+    plan = chunking.plan_for_chunk_size(
+        32445, num_grid_nodes=sizes.grid_nodes, num_grid2mesh_edges=sizes.grid2mesh_edges
+    )
+    without = chunking.step_bytes(sizes, plan)
+    extra = chunking.edge_products_bytes(sizes)
+    # 1.6 M + 3.1 M grid edges × 512 channels × 2 bytes.
+    assert extra == (1618818 + 3114720) * 512 * 2
+    with_products = dataclasses.replace(plan, edge_products=True)
+    assert chunking.step_bytes(sizes, with_products) == without + extra
+
+    def choose(requested, budget):
+        return chunking.choose_plan(
+            sizes, chunk_size=32445, budget_bytes=budget, edge_products=requested
+        ).edge_products
+
+    with caplog.at_level(logging.INFO, logger="forecast.model.chunking"):
+        assert choose(None, without + extra) is True
+        assert choose(None, without + extra - 1) is False
+        assert choose(True, 1) is True
+        assert choose(False, 10**15) is False
+    assert f"grid-edge products kept ({extra / 1e9:.2f} GB)" in caplog.text
+    assert "grid-edge products computed per chunk" in caplog.text
 
 
 def test_available_memory_reads_the_device() -> None:
