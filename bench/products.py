@@ -37,9 +37,8 @@ from forecast.data.synthetic import synthetic_era5
 from forecast.plots import natural_earth
 from forecast.plots.products import (
     MAIN_PRODUCTS,
-    product_chunks,
-    products_subset,
     render_forecast_products,
+    render_part,
 )
 from forecast.predictor import PersistencePredictor
 
@@ -118,48 +117,67 @@ def bench_render(args, with_truth: bool) -> list[dict]:
     return runs
 
 
-def _render_part(forecast_file: str, truth_file: str | None, out_dir: str, chunk) -> tuple:
-    """What one render task does: read its fields from the forecast file, draw them.
+def _render_part(forecast_file: str, truth_file: str | None, out_dir: str, part: int) -> tuple:
+    """What one render task does (`execute_render_part`): part `part` of 2 of the product set
+    (`product_parts`), reading its fields at its leads from the forecast file.
 
-    Returns (PNGs, CPU seconds of this worker, of which reading the files).
+    Returns (PNGs, CPU seconds of this worker, of which reading the files, wall seconds).
     """
     from forecast.io import open_forecast
 
-    started = time.process_time()
-    with open_forecast(forecast_file) as forecast:
-        forecast = products_subset(forecast, chunk).load()
-    truth = None
-    if truth_file is not None:
-        with xr.open_dataset(truth_file) as truth:
-            truth = products_subset(truth, chunk).load()
-    read = time.process_time() - started
-    products = render_forecast_products(
-        forecast, Path(out_dir), truth=truth, variables=chunk, workers=1
-    )
-    return len(products), time.process_time() - started, read
+    started, wall = time.process_time(), time.perf_counter()
+    read = 0.0
+    load = xr.Dataset.load
+
+    def timed_load(dataset: xr.Dataset, **kwargs) -> xr.Dataset:
+        # Every read of `render_part` is a `.load()` of a subset: time them, in this worker.
+        nonlocal read
+        begun = time.process_time()
+        try:
+            return load(dataset, **kwargs)
+        finally:
+            read += time.process_time() - begun
+
+    xr.Dataset.load = timed_load
+    try:
+        with open_forecast(forecast_file) as forecast:
+            truth = xr.open_dataset(truth_file) if truth_file is not None else None
+            products = render_part(
+                forecast, Path(out_dir), part=part, parts=2, truth=truth, workers=1
+            )
+    finally:
+        xr.Dataset.load = load
+    return len(products), time.process_time() - started, read, time.perf_counter() - wall
 
 
 def _warm(_: int) -> int:
+    # What a worker that has rendered a run before has imported: reading a store uses dask.
+    import dask.array  # noqa: F401
+    import zarr  # noqa: F401
+
     natural_earth.configure_cartopy()
     return os.getpid()
 
 
 def bench_fanout(args, with_truth: bool) -> dict:
-    """Two warm worker processes, one chunk of the fields each: what 2 cpu Celery workers do
-    when the render task fans out (`product_chunks`), without the pool's start-up."""
+    """Two warm worker processes, one render part each: what 2 cpu Celery workers do when the
+    render task fans out (`product_parts`), without the pool's start-up. They read the run's
+    Zarr store, as `execute_render_part` does (`--source nc`: its NetCDF fallback)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     from forecast.io import write_forecast
 
     forecast, truth = build_run(args.leads, args.grid, args.init)
-    chunks = product_chunks(2)
     with (
         ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool,
         tempfile.TemporaryDirectory(prefix="bench-fanout-") as tmp,
     ):
         # The files the render tasks read, as the rollout and the truth source write them.
-        forecast_file = write_forecast(forecast, Path(tmp) / "forecast.nc")
+        files = {
+            fmt: write_forecast(forecast, Path(tmp) / f"forecast.{fmt}") for fmt in ("zarr", "nc")
+        }
+        forecast_file = files[args.source]
         truth_file = None
         if with_truth:
             truth_file = Path(tmp) / "truth.nc"
@@ -169,22 +187,27 @@ def bench_fanout(args, with_truth: bool) -> dict:
         start = time.perf_counter()
         results = list(
             pool.map(_render_part, [str(forecast_file)] * 2,
-                     [str(truth_file) if truth_file else None] * 2, [tmp] * 2, chunks)
+                     [str(truth_file) if truth_file else None] * 2, [tmp] * 2, range(2))
         )  # fmt: skip
         elapsed = time.perf_counter() - start
-    done = sum(n for n, _, _ in results)
+    done = sum(n for n, *_ in results)
     # Each worker alone on a core would take its own CPU time: the rate 2 idle cores give.
-    projected = done / max(cpu for _, cpu, _ in results)
+    projected = done / max(cpu for _, cpu, _, _ in results)
     print(
-        f"  {args.grid}°, 2 warm workers (fan-out, each reading its fields from the files): "
-        f"{done} PNGs in {elapsed:.1f} s = {done / elapsed:.1f} maps/s measured; CPU per "
-        f"worker {', '.join(f'{cpu:.1f} s (reading {read:.1f} s)' for _, cpu, read in results)}"
-        f" → {projected:.1f} maps/s on 2 idle cores; load average {os.getloadavg()[0]:.1f}"
+        f"  {args.grid}°, 2 warm workers (fan-out, each reading its part from {forecast_file.name}): "
+        f"{done} PNGs in {elapsed:.1f} s = {done / elapsed:.1f} maps/s measured; per part "
+        + ", ".join(
+            f"{n} PNGs {wall:.1f} s wall, CPU {cpu:.1f} s (reading {read:.1f} s)"
+            for n, cpu, read, wall in results
+        )
+        + f" → {projected:.1f} maps/s on 2 idle cores; load average {os.getloadavg()[0]:.1f}"
     )
-    return {"grid_deg": args.grid, "leads": args.leads, "products": done,
+    return {"grid_deg": args.grid, "leads": args.leads, "products": done, "source": args.source,
             "seconds": round(elapsed, 2), "maps_per_second": round(done / elapsed, 2),
-            "worker_cpu_seconds": [round(cpu, 2) for _, cpu, _ in results],
-            "worker_read_cpu_seconds": [round(read, 2) for _, _, read in results],
+            "worker_pngs": [n for n, *_ in results],
+            "worker_wall_seconds": [round(wall, 2) for *_, wall in results],
+            "worker_cpu_seconds": [round(cpu, 2) for _, cpu, _, _ in results],
+            "worker_read_cpu_seconds": [round(read, 2) for _, _, read, _ in results],
             "maps_per_second_2_idle_cores": round(projected, 1),
             "load_average_1m": os.getloadavg()[0]}  # fmt: skip
 
@@ -308,6 +331,9 @@ def main() -> None:
     parser.add_argument("--init", default="2026-11-16T00:00")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--no-truth", action="store_true", help="fan-out: forecast maps only")
+    parser.add_argument(
+        "--source", choices=["zarr", "nc"], default="zarr", help="fan-out: the file parts read"
+    )
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     natural_earth.configure_cartopy()

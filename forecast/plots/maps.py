@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import logging
 import warnings
+import zlib
 from pathlib import Path
 
 import cartopy.crs as ccrs
@@ -41,7 +42,17 @@ _MAP_WIDTH = 1240
 _MAP_MAX_HEIGHT = 700
 _MARGIN_LEFT, _MARGIN_RIGHT, _MARGIN_TOP, _MARGIN_BOTTOM = 24, 136, 88, 48
 _FRAME_DPI = 100
+# zlib level 1 with run-length matching: the palette maps are runs of class colours, so RLE
+# deflates them ~10 % smaller than the default strategy, and faster.
 _PNG_LEVEL = 1
+_PNG_STRATEGY = zlib.Z_RLE
+# What a frame draws in on top of the colour classes (solid lines; text is antialiased on paper).
+_TITLE_INK = (15, 15, 15)
+_CONTOUR_INK = (20, 20, 20)
+_ARROW_INK = (30, 30, 30)  # also the time caption
+_PAPER = (255, 255, 255)  # the frame's background and the contour labels' boxes
+_INKS = (_TITLE_INK, _CONTOUR_INK, _ARROW_INK, _PAPER)
+_PALETTE_SIZE = 255  # index 255 is left free: the lookup table's "not seen yet" mark
 _ARROW_PIXELS = 36  # length of a 20 m/s arrow
 SYNTHETIC_LABEL = "SYNTHETIC DATA"
 NO_COASTLINES_NOTE = "Coastlines unavailable: Natural Earth shapes not installed"
@@ -214,6 +225,7 @@ class MapCanvas:
         self.difference_label = difference_label
         self._frame, self._box = self._build_frame()
         self._map: Image.Image | None = None
+        self._palette: CanvasPalette | None = None  # built on the first save
         self.arrow_count = 0
         self.title_text = ""
         self.caption_text = ""
@@ -401,7 +413,7 @@ class MapCanvas:
                 points = list(zip(px.tolist(), py.tolist(), strict=True))
                 if len(points) < 2:
                     continue
-                draw.line(points, fill=(20, 20, 20), width=1)
+                draw.line(points, fill=_CONTOUR_INK, width=1)
                 if k % 2 or len(points) < 25:
                     continue
                 self._label(draw, font, f"{level:.0f}", points[len(points) // 2], placed)
@@ -417,8 +429,8 @@ class MapCanvas:
         ):
             return
         placed.append(box)
-        draw.rectangle(box, fill=(255, 255, 255))
-        draw.text((box[0] + 2, box[1]), text, font=font, fill=(20, 20, 20))
+        draw.rectangle(box, fill=_PAPER)
+        draw.text((box[0] + 2, box[1]), text, font=font, fill=_CONTOUR_INK)
 
     def _draw_arrows(self, draw: ImageDraw.ImageDraw, u: np.ndarray, v: np.ndarray) -> None:
         spacing = max(24, self.width // _ARROWS_ACROSS)
@@ -435,7 +447,7 @@ class MapCanvas:
                 if not (np.isfinite(du) and np.isfinite(dv)):
                     continue
                 k = _ARROW_PIXELS / _ARROW_REFERENCE
-                _arrow(draw, px, py, px + du * k, py - dv * k, fill=(30, 30, 30))
+                _arrow(draw, px, py, px + du * k, py - dv * k, fill=_ARROW_INK)
                 self.arrow_count += 1
 
     def image(self) -> Image.Image:
@@ -451,27 +463,27 @@ class MapCanvas:
         caption_w = max((draw.textlength(t, font=caption_font) for t in lines), default=0)
         for i, text in enumerate(lines):
             w = draw.textlength(text, font=caption_font)
-            draw.text((right - w, 14 + 20 * i), text, font=caption_font, fill=(30, 30, 30))
+            draw.text((right - w, 14 + 20 * i), text, font=caption_font, fill=_ARROW_INK)
         room = right - _MARGIN_LEFT - caption_w - 24
         size = 22
         title_font = _font(size, bold=True)
         while size > 12 and draw.textlength(self.title_text, font=title_font) > room:
             size -= 1
             title_font = _font(size, bold=True)
-        draw.text((_MARGIN_LEFT, 14), self.title_text, font=title_font, fill=(15, 15, 15))
+        draw.text((_MARGIN_LEFT, 14), self.title_text, font=title_font, fill=_TITLE_INK)
         return frame
 
     def save(self, path: Path) -> Path:
         """Write the current frame as PNG atomically (temporary file, then rename)."""
         path = Path(path)
-        image = self.image()
-        # A 256-colour palette PNG: the maps use a few dozen colours plus the antialiasing of
-        # lines and text, so this is visually lossless; quantising and encoding 1 byte a pixel
-        # costs a third of encoding RGB (the encoding is most of a frame's cost) and the file
-        # is 2.5× smaller, which is what prefetching 40 leads downloads.
-        palette = image.quantize(colors=256, method=Image.Quantize.FASTOCTREE)
+        # A 255-colour palette PNG: the maps use a few dozen colours plus the antialiasing of
+        # lines and text; quantising and encoding 1 byte a pixel costs a third of encoding RGB
+        # and the file is 2.5× smaller, which is what prefetching 40 leads downloads.
+        if self._palette is None:
+            self._palette = CanvasPalette.for_canvas(self)
+        image = self._palette.quantize(self.image())
         with atomic_output(path) as tmp:
-            palette.save(tmp, format="PNG", compress_level=_PNG_LEVEL)
+            image.save(tmp, format="PNG", compress_level=_PNG_LEVEL, compress_type=_PNG_STRATEGY)
         return path
 
     def texts(self) -> list[str]:
@@ -481,6 +493,110 @@ class MapCanvas:
         if self.synthetic:
             found.append(SYNTHETIC_LABEL)
         return [text for text in found if text]
+
+
+class CanvasPalette:
+    """The 255 colours every frame of one canvas is saved in, and an exact RGB → index lookup.
+
+    Every colour a frame can hold is known when the canvas is built: the frame around the map,
+    the colour classes, the coastlines/borders/watermark blended over each class, and the inks
+    of contours, arrows and text. So the palette is chosen once per canvas, not per frame (an
+    adaptive quantiser costs ~10 ms a frame and shifts even the class colours: it changed ~90 %
+    of a map's pixels by ~3 levels). The class and ink colours are entries of their own, so
+    those pixels stay exact; the rest (antialiasing) come from an octree of the canvas's other
+    colours. Pixels map to their nearest entry through a 2²⁴-entry table filled on first sight
+    of a colour: a frame costs one table lookup per pixel. The table is allocated zeroed
+    (lazily, by the OS), so only the pages of colours seen take memory.
+
+    Saving the same product therefore gives the same PNG whatever else the process drew.
+    """
+
+    def __init__(self, exact: np.ndarray, others: np.ndarray) -> None:
+        """`exact`: (n, 3) uint8 colours kept as they are; `others`: (m, 3) pixels whose
+        colours the rest of the palette approximates (an octree over them)."""
+        exact = np.unique(np.asarray(exact, dtype=np.uint8).reshape(-1, 3), axis=0)
+        if len(exact) >= _PALETTE_SIZE:
+            raise InvalidInputError(f"{len(exact)} exact colours do not fit a palette")
+        rest = _PALETTE_SIZE - len(exact)
+        colours = [exact]
+        others = np.asarray(others, dtype=np.uint8).reshape(-1, 3)
+        if others.size:
+            octree = Image.fromarray(others[None]).quantize(
+                colors=rest, method=Image.Quantize.FASTOCTREE
+            )
+            palette = np.asarray(octree.getpalette(), dtype=np.uint8).reshape(-1, 3)
+            used = sorted(i for _, i in octree.getcolors(256))  # the entries it assigned
+            colours.append(palette[used])
+        self.colours = np.concatenate(colours)[:_PALETTE_SIZE]
+        self._floats = self.colours.astype(np.float32)
+        self._norms = (self._floats**2).sum(axis=1)
+        self._palette_bytes = self.colours.tobytes()
+        # 24-bit colour (R | G << 8 | B << 16, the little-endian RGBX word) → index + 1; 0: unseen.
+        self._table = np.zeros(1 << 24, dtype=np.uint8)
+        # The exact colours last: they win over an octree entry of the same colour.
+        self._table[_rgb_keys(self.colours[len(exact) :])] = (
+            np.arange(len(exact), len(self.colours)) + 1
+        )
+        self._table[_rgb_keys(exact)] = np.arange(len(exact)) + 1
+
+    @classmethod
+    def for_canvas(cls, canvas: MapCanvas) -> CanvasPalette:
+        """The palette of everything `canvas` can draw."""
+        frame = canvas._frame
+        x0, y0, x1, y1 = canvas._box
+        around = [frame[:y0], frame[y1:], frame[y0:y1, :x0], frame[y0:y1, x1:]]
+        lut = canvas._lut
+        _, colour, alpha = canvas._overlay
+        # The overlay's pixels blended over each class as `draw` blends them: few distinct
+        # (colour, alpha) pairs, blended once each and repeated as often as they occur.
+        rgba = np.hstack([colour, alpha * 255.0]).round().astype(np.uint32)
+        keys = rgba[:, 0] | rgba[:, 1] << 8 | rgba[:, 2] << 16 | rgba[:, 3] << 24
+        pairs, counts = np.unique(keys, return_counts=True)
+        colour = np.stack([pairs & 255, pairs >> 8 & 255, pairs >> 16 & 255], axis=1)
+        colour = colour.astype(np.float32)
+        alpha = (pairs >> 24).astype(np.float32)[:, None] / 255.0  # as `_overlay` makes it
+        blends = [
+            np.repeat((c[None] * (1.0 - alpha) + colour * alpha).astype(np.uint8), counts, axis=0)
+            for c in lut
+        ]
+        # Antialiased text on paper: each ink's ramp to white (weighted like a line of text).
+        ramps = [
+            np.repeat(_ramp(ink, _PAPER), 64, axis=0)
+            for ink in (_TITLE_INK, _CONTOUR_INK, _ARROW_INK)
+        ]
+        others = np.concatenate([part.reshape(-1, 3) for part in around] + blends + ramps)
+        return cls(np.concatenate([lut, np.asarray(_INKS, dtype=np.uint8)]), others)
+
+    def quantize(self, image: Image.Image) -> Image.Image:
+        """`image` (RGB) as a palette image of these colours, each pixel its nearest entry."""
+        keys = np.frombuffer(image.tobytes("raw", "RGBX"), dtype=np.uint32) & np.uint32(0xFFFFFF)
+        index = self._table.take(keys)
+        if not index.all():
+            self._learn(np.unique(keys[index == 0]))
+            index = self._table.take(keys)
+        index -= 1
+        quantized = Image.frombuffer("P", image.size, index, "raw", "P", 0, 1)
+        quantized.putpalette(self._palette_bytes)
+        return quantized
+
+    def _learn(self, keys: np.ndarray) -> None:
+        """Enter the nearest palette entry (Euclidean RGB) of each new colour in the table."""
+        rgb = np.stack([keys & 255, (keys >> 8) & 255, keys >> 16], axis=1).astype(np.float32)
+        distance = self._norms[None, :] - 2.0 * (rgb @ self._floats.T)
+        self._table[keys] = (np.argmin(distance, axis=1) + 1).astype(np.uint8)
+
+
+def _rgb_keys(colours: np.ndarray) -> np.ndarray:
+    """24-bit keys (R | G << 8 | B << 16) of (n, 3) uint8 colours."""
+    c = np.asarray(colours, dtype=np.uint32).reshape(-1, 3)
+    return c[:, 0] | (c[:, 1] << 8) | (c[:, 2] << 16)
+
+
+def _ramp(ink: tuple[int, int, int], paper: tuple[int, int, int], steps: int = 17) -> np.ndarray:
+    """The colours of `ink` antialiased onto `paper`: `steps` blends from one to the other."""
+    weight = np.linspace(0.0, 1.0, steps)[:, None]
+    blend = np.asarray(ink, dtype=np.float64) * (1 - weight) + np.asarray(paper) * weight
+    return blend.round().astype(np.uint8)
 
 
 def _map_size(extent: tuple[float, float, float, float]) -> tuple[int, int]:

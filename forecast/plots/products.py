@@ -311,11 +311,12 @@ class RunMaps:
     def _display(self, dataset: xr.Dataset, which: str, variable: str, level: int | None):
         key = (which, variable, level)
         if key not in self._values:
-            self._values[key] = (
-                style_for(variable, level)
-                .to_display(_field(dataset, variable, level))
-                .astype(np.float32)
-            )
+            style = style_for(variable, level)
+            values = _field(dataset, variable, level)
+            display = np.empty(values.shape, dtype=np.float32)
+            for i, lead in enumerate(values):  # a lead at a time: small float64 temporaries
+                display[i] = style.to_display(lead)
+            self._values[key] = display
         return self._values[key]
 
     def _time_index(self, dataset: xr.Dataset | None) -> dict[pd.Timestamp, int]:
@@ -546,15 +547,124 @@ def render_jobs(jobs: Sequence[CanvasJob], workers: int | None = None) -> list[P
     return [product for result in results for product in result]
 
 
-def product_chunks(parts: int, variables: Sequence[tuple[str, int | None]] = MAIN_PRODUCTS) -> list:
-    """`variables` dealt round-robin into `parts` groups, one render task each.
+@dataclasses.dataclass(frozen=True)
+class PartWork:
+    """Maps one render part draws: `kind` of one field at some leads.
+
+    Attributes:
+        kind: a viewer kind ("forecast", "error", ...).
+        variable, level: the field, as in `MAIN_PRODUCTS`.
+        lead_indices: positions along the forecast's `time` (ascending).
+    """
+
+    kind: str
+    variable: str
+    level: int | None
+    lead_indices: tuple[int, ...]
+
+
+def _scale_is_fixed(kind: str, variable: str, level: int | None) -> bool:
+    """Whether `RunMaps.scale` of this kind and field ignores the data (the style's classes):
+    only then may its leads be drawn by different parts from different subsets of the run."""
+    return kind in ("forecast", "truth") and bool(style_for(variable, level).bounds)
+
+
+def product_parts(
+    parts: int,
+    leads: int,
+    variables: Sequence[tuple[str, int | None]] = MAIN_PRODUCTS,
+    kinds: Sequence[str] = ("forecast",),
+) -> list[tuple[PartWork, ...]]:
+    """The product set of a run with `leads` leads dealt into `parts` render parts of equal
+    work, one render task each.
 
     A Celery prefork child is daemonic and cannot start the render pool, so the service renders
-    a run in parallel by sending one `render_forecast_products(..., variables=chunk)` per chunk
-    to the `cpu` queue (worker concurrency = cores); the workers stay warm between runs.
+    a run in parallel by sending one task per part to the `cpu` queue (worker concurrency =
+    cores). Dealing whole fields left the parts unequal (arrows and contours cost more than a
+    plain field: one part finished seconds after the other); here every part draws about the
+    same share of every field's leads, so they finish together whatever each field costs.
+    Maps whose colour scale is fitted to the run (error maps, fields without fixed classes)
+    stay whole: each needs every lead of its field to fix the scale. Each part reads only its
+    leads.
+
+    Returns:
+        `parts` tuples (some empty when there are fewer maps than parts), each in
+        (kind, field) order.
     """
-    parts = max(1, min(int(parts), len(variables)))
-    return [tuple(variables[i::parts]) for i in range(parts)]
+    parts = max(1, int(parts))
+    load = [0] * parts
+    dealt: list[dict[tuple[str, str, int | None], list[int]]] = [{} for _ in range(parts)]
+    whole = [(k, v, lv) for k in kinds for v, lv in variables if not _scale_is_fixed(k, v, lv)]
+    split = [(k, v, lv) for k in kinds for v, lv in variables if _scale_is_fixed(k, v, lv)]
+    for key in whole:  # the biggest items first, each to the least loaded part
+        part = load.index(min(load))
+        dealt[part][key] = list(range(leads))
+        load[part] += leads
+    for key in split:
+        for lead in range(leads):
+            part = load.index(min(load))
+            dealt[part].setdefault(key, []).append(lead)
+            load[part] += 1
+    order = {key: i for i, key in enumerate([(k, v, lv) for k in kinds for v, lv in variables])}
+    return [
+        tuple(
+            PartWork(key[0], key[1], key[2], tuple(indices))
+            for key, indices in sorted(work.items(), key=lambda item: order[item[0]])
+        )
+        for work in dealt
+    ]
+
+
+def render_part(
+    forecast: xr.Dataset,
+    out_dir: Path,
+    *,
+    part: int,
+    parts: int,
+    truth: xr.Dataset | None = None,
+    variables: Sequence[tuple[str, int | None]] = MAIN_PRODUCTS,
+    kinds: Sequence[str] | None = None,
+    workers: int | None = None,
+) -> list[Product]:
+    """Render part `part` of `parts` (`product_parts`) of a run's product set under `out_dir`.
+
+    `forecast` (and `truth`) may be opened lazily: the part reads only its fields at its leads
+    (all leads of a field whose scale is fitted to the run), one read per set of leads.
+
+    Args:
+        forecast, truth, variables, workers: as for `render_forecast_products`.
+        part, parts: which part of how many.
+        kinds: viewer kinds (default "forecast", plus "error" when truth is given).
+
+    Returns:
+        The part's products.
+    """
+    if kinds is None:
+        kinds = ("forecast", "error") if truth is not None else ("forecast",)
+    if "time" not in forecast.dims:
+        raise InvalidInputError("forecast lacks dimension(s) ['time']")
+    work = product_parts(parts, forecast.sizes["time"], variables, kinds)[part]
+    groups: dict[tuple[str, tuple[int, ...]], list[tuple[str, int | None]]] = {}
+    for item in work:
+        groups.setdefault((item.kind, item.lead_indices), []).append((item.variable, item.level))
+    products: list[Product] = []
+    for (kind, indices), fields in groups.items():
+        # One process per core draws the parts: dask's thread pool (a lazily opened Zarr store)
+        # would only contend with the other part.
+        subset = products_subset(forecast, fields).isel(time=list(indices))
+        subset = subset.load(scheduler="synchronous")
+        other = None
+        if truth is not None and kind in ("truth", "error"):
+            other = products_subset(truth, fields).load(scheduler="synchronous")
+        products += render_forecast_products(
+            subset,
+            out_dir,
+            truth=other,
+            variables=fields,
+            kinds=(kind,),
+            workers=workers,
+        )
+    return products
 
 
 def render_forecast_products(

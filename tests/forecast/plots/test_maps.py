@@ -266,3 +266,41 @@ def test_difference_scale_is_symmetric_and_fitted() -> None:
     # Fitted to the data (|e| 99th percentile ≈ 0.52), not a fixed ±10.
     assert 0.5 <= scale.bounds[-1] <= 1.0
     assert len(scale.bounds) <= 17
+
+
+def test_saved_palette_keeps_class_colours_exact_and_is_close_elsewhere(
+    offline_cartopy: Path, tmp_path: Path
+) -> None:
+    ds = make_forecast(resolution=2.0)
+    style = style_for("mean_sea_level_pressure")
+    canvas = MapCanvas(ds["lat"].values, ds["lon"].values, style=style, footer="footer")
+    canvas.draw(style.to_display(ds["mean_sea_level_pressure"].values[0]), title="MSLP")
+    drawn = np.asarray(canvas.image()).astype(int)
+    with Image.open(canvas.save(tmp_path / "mslp.png")) as image:
+        assert image.mode == "P" and len(image.getpalette()) <= 3 * 255
+        saved = np.asarray(image.convert("RGB")).astype(int)
+    error = np.abs(saved - drawn).sum(axis=-1)
+    # Class colours, contour ink and paper are palette entries of their own: kept exactly.
+    exact = np.vstack([canvas._lut, np.asarray(maps._INKS)]).astype(int)
+    is_exact = (drawn[:, :, None, :] == exact[None, None]).all(-1).any(-1)
+    assert is_exact.mean() > 0.5 and error[is_exact].max() == 0
+    # Antialiasing (coastlines, text) gets its nearest entry: close, not equal.
+    assert error.mean() < 1.5 and np.percentile(error, 99.9) < 40
+
+
+def test_same_frame_same_png_whatever_was_drawn_before(
+    offline_cartopy: Path, tmp_path: Path
+) -> None:
+    ds = make_forecast(resolution=2.0, steps=2)
+    style = style_for("2m_temperature")
+    frames = [style.to_display(ds["2m_temperature"].values[i]) for i in range(2)]
+
+    def saved(order: list[int], name: str) -> bytes:
+        canvas = MapCanvas(ds["lat"].values, ds["lon"].values, style=style)
+        for i in order:
+            canvas.draw(frames[i], title="T2m", caption=f"lead {i}")
+            path = canvas.save(tmp_path / f"{name}-{i}.png")
+        return path.read_bytes()
+
+    # The palette belongs to the canvas, not to the first frame it saved.
+    assert saved([0, 1], "a") == saved([1], "b")

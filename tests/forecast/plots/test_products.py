@@ -16,7 +16,9 @@ from forecast.plots.products import (
     MAIN_PRODUCTS,
     Product,
     product_filename,
+    product_parts,
     render_forecast_products,
+    render_part,
 )
 from tests.forecast.plots.factories import make_forecast
 
@@ -208,3 +210,48 @@ def test_small_jobs_render_in_process() -> None:
 
     assert default_workers(10) == 1
     assert default_workers(480) == min(2, os.cpu_count() or 1)
+
+
+def test_parts_share_every_fields_leads_and_keep_fitted_scales_whole() -> None:
+    variables = [("2m_temperature", None), ("10m_wind", None), ("geopotential", 700)]
+    parts = product_parts(2, 5, variables, kinds=("forecast", "error"))
+    drawn = {}
+    for work in parts:
+        for item in work:
+            for lead in item.lead_indices:
+                key = (item.kind, item.variable, item.level, lead)
+                assert key not in drawn  # nothing drawn twice
+                drawn[key] = True
+    assert len(drawn) == 2 * 3 * 5  # everything drawn once
+    loads = [sum(len(item.lead_indices) for item in work) for work in parts]
+    assert abs(loads[0] - loads[1]) <= 1
+    # Fixed classes: each part draws some leads of the field.
+    for variable in ("2m_temperature", "10m_wind"):
+        shares = [
+            [i for i in work if i.kind == "forecast" and i.variable == variable] for work in parts
+        ]
+        assert all(len(share) == 1 and len(share[0].lead_indices) in (2, 3) for share in shares)
+    # Scales fitted to the run (error maps; 700 hPa has no fixed classes) need every lead.
+    for item in (i for work in parts for i in work):
+        if item.kind == "error" or item.level == 700:
+            assert item.lead_indices == tuple(range(5))
+    assert [len(work) for work in product_parts(8, 1, variables)].count(0) == 5
+
+
+def test_parts_together_draw_the_same_maps(offline_cartopy: Path, tmp_path: Path) -> None:
+    forecast = make_forecast(steps=3, resolution=10.0)
+    truth = make_forecast(steps=2, resolution=10.0, shift=0.4, seed=1)
+    variables = [("2m_temperature", None), ("10m_wind", None), ("temperature", 850)]
+    whole = render_forecast_products(
+        forecast, tmp_path / "whole", truth=truth, variables=variables, workers=1
+    )
+    split = []
+    for part in range(2):
+        split += render_part(
+            forecast, tmp_path / "parts", part=part, parts=2, truth=truth, variables=variables
+        )
+    assert sorted(split, key=str) == sorted(whole, key=str)
+    for product in whole:  # same scales, same pixels: the same file
+        assert (tmp_path / "parts" / product.path).read_bytes() == (
+            tmp_path / "whole" / product.path
+        ).read_bytes()

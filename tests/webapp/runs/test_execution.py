@@ -116,7 +116,7 @@ def test_render_parts_then_publish_replace_the_runs_maps(run_with_inputs):
         "part-2-of-3.json",
     ]
     published = execution.execute_publish_products(run_id=run.pk, token="t1", parts=3)
-    # Every part drew its own fields (2 leads each), and publishing swapped the directory.
+    # The parts shared the 12 maps (6 fields × 2 leads), and publishing swapped the directory.
     assert counts == [4, 4, 4] and published == 12
     files = sorted(p.name for p in paths.media_dir(run.pk).iterdir())
     assert len(files) == 12 and "stale.png" not in files and not staging.exists()
@@ -127,11 +127,23 @@ def test_render_parts_then_publish_replace_the_runs_maps(run_with_inputs):
         assert Path(product.file.path).is_file()
 
 
-def test_more_parts_than_fields_leave_the_extra_parts_empty(run_with_inputs):
+def test_more_parts_than_maps_leave_the_extra_parts_empty(run_with_inputs):
     run = run_with_inputs
-    counts = _rendered(run.pk, parts=8, token="t2")
-    assert counts[6:] == [0, 0] and sum(counts) == 12
-    assert execution.execute_publish_products(run_id=run.pk, token="t2", parts=8) == 12
+    counts = _rendered(run.pk, parts=14, token="t2")
+    assert counts == [1] * 12 + [0, 0]
+    assert execution.execute_publish_products(run_id=run.pk, token="t2", parts=14) == 12
+
+
+def test_render_parts_read_the_zarr_store_else_the_netcdf(run_with_inputs, caplog):
+    run = run_with_inputs
+    execution.execute_rollout(run_id=run.pk)
+    store = paths.forecast_file(run.pk, "zarr")
+    assert execution.render_source(run.pk) == store and store.is_dir()
+    shutil.rmtree(store)
+    with caplog.at_level("INFO", logger="webapp.runs.execution"):
+        assert execution.render_source(run.pk) == paths.forecast_path(run.pk)
+    assert f"no {store}" in caplog.text
+    assert execution.execute_render_part(run_id=run.pk, part=0, parts=1, token="t6") == 12
 
 
 def test_publish_refuses_an_attempt_with_a_missing_part_and_discard_cleans_it(run_with_inputs):
@@ -149,7 +161,7 @@ def test_a_failed_part_voids_its_attempt(run_with_inputs):
     run = run_with_inputs
     execution.execute_rollout(run_id=run.pk)
     execution.execute_render_part(run_id=run.pk, part=0, parts=2, token="t4")
-    paths.forecast_path(run.pk).write_bytes(b"not a forecast any more")
+    (execution.render_source(run.pk) / ".zmetadata").write_text("not a forecast any more")
     with pytest.raises(InvalidInputError, match="cannot read forecast"):
         execution.execute_render_part(run_id=run.pk, part=1, parts=2, token="t4")
     with pytest.raises(RuntimeError, match="part-1-of-2.json"):
