@@ -582,7 +582,8 @@ def product_parts(
     a run in parallel by sending one task per part to the `cpu` queue (worker concurrency =
     cores). Dealing whole fields left the parts unequal (arrows and contours cost more than a
     plain field: one part finished seconds after the other); here every part draws about the
-    same share of every field's leads, so they finish together whatever each field costs.
+    same share of every field's leads (consecutive ones), so they finish together whatever
+    each field costs.
     Maps whose colour scale is fitted to the run (error maps, fields without fixed classes)
     stay whole: each needs every lead of its field to fix the scale. Each part reads only its
     leads.
@@ -600,11 +601,23 @@ def product_parts(
         part = load.index(min(load))
         dealt[part][key] = list(range(leads))
         load[part] += leads
-    for key in split:
-        for lead in range(leads):
-            part = load.index(min(load))
+    # The rest lead by lead, every field at one lead before the next lead, cut into runs that
+    # even the parts out: a part's leads of a field are consecutive (one slice to read, which
+    # NetCDF reads far faster than scattered leads) and every part gets every field.
+    items = [(key, lead) for lead in range(leads) for key in split]
+    total = sum(load) + len(items)
+    start = 0
+    for part in range(parts):
+        share = total // parts + (1 if part < total % parts else 0)
+        run = items[start : start + max(0, share - load[part])]
+        start += len(run)
+        for key, lead in run:
             dealt[part].setdefault(key, []).append(lead)
-            load[part] += 1
+        load[part] += len(run)
+    for key, lead in items[start:]:  # only when whole fields overfilled a part
+        part = load.index(min(load))
+        dealt[part].setdefault(key, []).append(lead)
+        load[part] += 1
     order = {key: i for i, key in enumerate([(k, v, lv) for k in kinds for v, lv in variables])}
     return [
         tuple(
@@ -649,10 +662,13 @@ def render_part(
         groups.setdefault((item.kind, item.lead_indices), []).append((item.variable, item.level))
     products: list[Product] = []
     for (kind, indices), fields in groups.items():
-        # One process per core draws the parts: dask's thread pool (a lazily opened Zarr store)
-        # would only contend with the other part.
-        subset = products_subset(forecast, fields).isel(time=list(indices))
-        subset = subset.load(scheduler="synchronous")
+        # One slice of leads (scattered ones cost NetCDF a read each), selected after loading;
+        # one process per core draws the parts, so dask's thread pool (a lazily opened Zarr
+        # store) would only contend with the other part.
+        span = slice(indices[0], indices[-1] + 1)
+        subset = products_subset(forecast, fields).isel(time=span).load(scheduler="synchronous")
+        if len(indices) < span.stop - span.start:
+            subset = subset.isel(time=[i - span.start for i in indices])
         other = None
         if truth is not None and kind in ("truth", "error"):
             other = products_subset(truth, fields).load(scheduler="synchronous")

@@ -223,6 +223,8 @@ def test_parts_share_every_fields_leads_and_keep_fitted_scales_whole() -> None:
                 assert key not in drawn  # nothing drawn twice
                 drawn[key] = True
     assert len(drawn) == 2 * 3 * 5  # everything drawn once
+    for item in (i for work in parts for i in work):  # consecutive leads: one slice to read
+        assert item.lead_indices == tuple(range(item.lead_indices[0], item.lead_indices[-1] + 1))
     loads = [sum(len(item.lead_indices) for item in work) for work in parts]
     assert abs(loads[0] - loads[1]) <= 1
     # Fixed classes: each part draws some leads of the field.
