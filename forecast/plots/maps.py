@@ -190,6 +190,9 @@ class MapCanvas:
             self._grid_global = grid_global
         self._lon_order = np.argsort(rel_lon, kind="stable")
         self._lat_order = np.argsort(lat, kind="stable")
+        # The same orders as views where they are one (ascending or descending grids): frames
+        # reordered for contours and arrows then cost no copy.
+        self._lat_take, self._lon_take = _as_slice(self._lat_order), _as_slice(self._lon_order)
         self.lat = lat[self._lat_order]
         self.lon = rel_lon[self._lon_order]
         if region is None:
@@ -330,7 +333,7 @@ class MapCanvas:
                 f"frame shape {values.shape} does not match the grid "
                 f"({self._lat_order.size} lat × {self._lon_order.size} lon)"
             )
-        return values[self._lat_order][:, self._lon_order]
+        return values[self._lat_take][:, self._lon_take]
 
     def draw(
         self,
@@ -597,6 +600,16 @@ def _ramp(ink: tuple[int, int, int], paper: tuple[int, int, int], steps: int = 1
     weight = np.linspace(0.0, 1.0, steps)[:, None]
     blend = np.asarray(ink, dtype=np.float64) * (1 - weight) + np.asarray(paper) * weight
     return blend.round().astype(np.uint8)
+
+
+def _as_slice(order: np.ndarray) -> np.ndarray | slice:
+    """`order` (a permutation) as a slice when it is the identity or its reverse."""
+    n = order.size
+    if np.array_equal(order, np.arange(n)):
+        return slice(None)
+    if np.array_equal(order, np.arange(n)[::-1]):
+        return slice(None, None, -1)
+    return order
 
 
 def _map_size(extent: tuple[float, float, float, float]) -> tuple[int, int]:

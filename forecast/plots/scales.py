@@ -76,9 +76,13 @@ class ColourScale:
         steps = np.diff(edges)
         if steps.size and np.allclose(steps, steps[0], rtol=1e-6, atol=0):
             # Evenly spaced classes (all but precipitation): arithmetic, 5× faster than a search.
-            scaled = (values - np.float32(edges[0])) / np.float32(steps[0])
-            index = np.clip(np.floor(scaled) + 1, 0, edges.size, out=scaled)
-            index = np.nan_to_num(index, nan=edges.size + 1).astype(np.uint8)
+            scaled = values - np.float32(edges[0])
+            scaled /= np.float32(steps[0])
+            np.floor(scaled, out=scaled)
+            scaled += 1
+            index = np.clip(scaled, 0, edges.size, out=scaled)  # ±inf land in the end classes
+            np.copyto(index, edges.size + 1, where=np.isnan(index))
+            index = index.astype(np.uint8)
             # Values exactly on the first/last boundary, as np.digitize places them.
             return index
         index = np.digitize(values, edges).astype(np.uint8)
