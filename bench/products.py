@@ -142,9 +142,13 @@ def _render_part(forecast_file: str, truth_file: str | None, out_dir: str, part:
     try:
         with open_forecast(forecast_file) as forecast:
             truth = xr.open_dataset(truth_file) if truth_file is not None else None
-            products = render_part(
-                forecast, Path(out_dir), part=part, parts=2, truth=truth, workers=1
-            )
+            try:
+                products = render_part(
+                    forecast, Path(out_dir), part=part, parts=2, truth=truth, workers=1
+                )
+            finally:
+                if truth is not None:
+                    truth.close()
     finally:
         xr.Dataset.load = load
     return len(products), time.process_time() - started, read, time.perf_counter() - wall
