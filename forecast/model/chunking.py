@@ -32,11 +32,27 @@ AVAILABLE_FRACTION = 0.7
 # Chunk sizes are multiples of this (vector-friendly; bounds padding to < this per chunk).
 CHUNK_ALIGNMENT = 256
 MIN_CHUNK = 1024
-# Bytes of one step's peak, per unit (fitted on CPU, bf16 network, see docs/model.md).
-_BYTES_PER_GRID_NODE_CHANNEL = 12  # window, normalised and stacked inputs, outputs (f32)
-_BYTES_PER_GRID_NODE_LATENT = 6  # embedded + updated grid latents (bf16), decoder input
-_BYTES_PER_EDGE_LATENT_IN_FLIGHT = 32  # an edge's activations while its chunk runs
-_BYTES_PER_MESH_EDGE_LATENT = 16  # processor edge activations (never chunked)
+
+
+@dataclasses.dataclass(frozen=True)
+class _BytesPer:
+    """Bytes of one step's peak per unit (fitted on CPU, bf16 network; see docs/model.md)."""
+
+    grid_node_channel: int  # window in and out (f32), the host copy, the stacked inputs
+    grid_node_latent: int  # grid latents: the embedding, its update, the decoder's input
+    edge_latent_in_flight: int  # a grid edge's activations while its chunk (or stage) runs
+    mesh_edge_latent: int  # the processor's edge activations (never chunked)
+
+
+# Unchunked, XLA's CPU backend holds the grid arrays in float32; chunked, they stay bf16
+# bits (`typed_graph_net.as_bits`). Fitted at 0.25° to XLA's buffer assignment and peak RSS
+# (chunked: 9.0 GB estimated, 8.0 GB measured, docs/model.md); unchunked to 1.0° RSS.
+_UNCHUNKED = _BytesPer(
+    grid_node_channel=12, grid_node_latent=6, edge_latent_in_flight=32, mesh_edge_latent=16
+)
+_CHUNKED = _BytesPer(
+    grid_node_channel=9, grid_node_latent=4, edge_latent_in_flight=16, mesh_edge_latent=12
+)
 _BASELINE_BYTES = 1500 * 2**20  # runtime, compiled code, parameters (1.8 GB at 1.0°)
 _BYTES_PER_EDGE_PRODUCT = 2  # per grid edge and latent channel (bf16), `edge_products`
 
@@ -135,12 +151,13 @@ def step_bytes(sizes: GraphSizes, plan: ChunkPlan | None) -> int:
     else:
         per_node = sizes.mesh2grid_edges / sizes.grid_nodes
         edges_in_flight = max(plan.grid2mesh_edges, per_node * plan.grid_nodes)
+    per = _UNCHUNKED if plan is None else _CHUNKED
     return int(
         _BASELINE_BYTES
-        + grid * sizes.channels * _BYTES_PER_GRID_NODE_CHANNEL
-        + grid * latent * _BYTES_PER_GRID_NODE_LATENT
-        + edges_in_flight * latent * _BYTES_PER_EDGE_LATENT_IN_FLIGHT
-        + sizes.mesh_edges * latent * _BYTES_PER_MESH_EDGE_LATENT
+        + grid * sizes.channels * per.grid_node_channel
+        + grid * latent * per.grid_node_latent
+        + edges_in_flight * latent * per.edge_latent_in_flight
+        + sizes.mesh_edges * latent * per.mesh_edge_latent
         + (edge_products_bytes(sizes) if plan is not None and plan.edge_products else 0)
     )
 
@@ -204,14 +221,19 @@ def choose_plan(
             source,
         )
         return None
-    smallest = plan_for_chunk_size(
-        MIN_CHUNK,
-        num_grid_nodes=sizes.grid_nodes,
-        num_grid2mesh_edges=sizes.grid2mesh_edges,
-    )
-    fixed = step_bytes(sizes, smallest)
-    per_node = (step_bytes(sizes, _scaled(smallest, 2)) - fixed) / smallest.grid_nodes
-    room = budget_bytes - fixed
+    # Kept edge products save about a third of a step at 0.25° (docs/model.md): worth more
+    # than larger chunks, so the largest chunk is sought with them first.
+    for products in (True, False) if edge_products is None else (edge_products,):
+        smallest = plan_for_chunk_size(
+            MIN_CHUNK,
+            num_grid_nodes=sizes.grid_nodes,
+            num_grid2mesh_edges=sizes.grid2mesh_edges,
+        )
+        smallest = dataclasses.replace(smallest, edge_products=products)
+        fixed = step_bytes(sizes, smallest)
+        room = budget_bytes - fixed
+        if room > 0:
+            break
     if room <= 0:
         plan = smallest
         logger.warning(
@@ -224,6 +246,7 @@ def choose_plan(
             source,
         )
         return plan
+    per_node = (step_bytes(sizes, _scaled(smallest, 2)) - fixed) / smallest.grid_nodes
     size = MIN_CHUNK + int(room / max(per_node, 1.0))
     size = max(MIN_CHUNK, size // CHUNK_ALIGNMENT * CHUNK_ALIGNMENT)
     plan = plan_for_chunk_size(
@@ -231,7 +254,7 @@ def choose_plan(
         num_grid_nodes=sizes.grid_nodes,
         num_grid2mesh_edges=sizes.grid2mesh_edges,
     )
-    plan = _with_edge_products(sizes, plan, edge_products, budget_bytes)
+    plan = dataclasses.replace(plan, edge_products=smallest.edge_products)
     logger.info(
         "grid stages in %d chunks of %d grid nodes (%d grid2mesh edges): %s; estimated "
         "step peak %.2f GB (unchunked %.2f GB) within the budget %.2f GB (%s)",

@@ -141,6 +141,11 @@ class GraphNetwork(hk.Module):
         operations per row and the same order of every sum as unchunked.
       edge_chunk_size: edges per chunk in the encoder case (edge count divisible by it; pad
         edges with receiver index = number of receivers, which are dropped).
+      late_aggregates: start each message-passing step's aggregate from the receivers' own
+        (zeroed) latents rather than a constant zero array, so it cannot be allocated before
+        the step runs. XLA's CPU scheduler otherwise materialises all 16 processor steps'
+        float32 aggregates at the start of the step (1.3 GB at mesh 6, alive at the step's
+        peak). Same sums; used with the chunked grid stages, whose peak this is.
     """
 
     def __init__(
@@ -159,8 +164,10 @@ class GraphNetwork(hk.Module):
         name: str,
         chunk_size: int | None = None,
         edge_chunk_size: int | None = None,
+        late_aggregates: bool = False,
     ) -> None:
         super().__init__(name=name)
+        self._late_aggregates = late_aggregates
         if chunk_size is not None and num_steps != 1:
             raise ValueError(f"{name}: chunking needs one message-passing step, not {num_steps}")
         if chunk_size is not None and embed_nodes and edge_chunk_size is None:
@@ -239,7 +246,7 @@ class GraphNetwork(hk.Module):
         rounds one more time than when it is computed in the step (bf16 noise).
 
         Returns:
-          `[E, 1, L]`; bf16 results as their uint16 bits (see `_stored`).
+          `[E, 1, L]`; bf16 results as their uint16 bits (see `as_bits`).
         """
         blocks = self._networks_builder()
         dtype = features.dtype
@@ -252,7 +259,7 @@ class GraphNetwork(hk.Module):
 
         def products_chunk(carry, chunk_features):
             embedding = self._embed_edges(blocks, chunk_features)
-            return carry, _stored(partial_product(embedding, w_edge).astype(dtype))
+            return carry, as_bits(partial_product(embedding, w_edge).astype(dtype))
 
         _, products = hk.scan(products_chunk, None, features.reshape(num_edges // chunk, chunk, -1))
         return products.reshape(num_edges, 1, latent)
@@ -284,18 +291,33 @@ class GraphNetwork(hk.Module):
             node_input = nodes[node_set]
             if node_set == self._receiver_set:
                 node_input = jnp.concatenate(
-                    [node_input, self._aggregate(new_edges, receivers, node_input.shape[0])],
+                    [
+                        node_input,
+                        self._aggregate(new_edges, receivers, node_input.shape[0], node_input),
+                    ],
                     axis=-1,
                 )
             new_nodes[node_set] = blocks[f"processor_nodes_{step}_{node_set}"](node_input)
         nodes = {s: nodes[s] + new_nodes[s] for s in self._node_sets}
         return nodes, edge_latents + new_edges
 
-    def _aggregate(self, messages: jax.Array, receivers: jax.Array, num_nodes: int) -> jax.Array:
+    def _aggregate(
+        self,
+        messages: jax.Array,
+        receivers: jax.Array,
+        num_nodes: int,
+        receiver_latents: jax.Array | None = None,
+    ) -> jax.Array:
         dtype = messages.dtype
         if self._f32_aggregation:
             messages = messages.astype(jnp.float32)
-        summed = jax.ops.segment_sum(messages, receivers, num_segments=num_nodes)
+        if self._late_aggregates and receiver_latents is not None:
+            # Zeros that depend on this step's data (see `late_aggregates`); NaN latents
+            # would give NaN sums, as they give NaN messages anyway.
+            start = (receiver_latents * 0).astype(messages.dtype)
+            summed = start.at[receivers].add(messages, mode="drop")
+        else:
+            summed = jax.ops.segment_sum(messages, receivers, num_segments=num_nodes)
         return summed.astype(dtype)
 
     def _edge_latents(self, blocks, features, embedding, batch: int, dtype) -> jax.Array:
@@ -307,7 +329,7 @@ class GraphNetwork(hk.Module):
     def _edge_share(self, blocks, x: dict, w_edge: jax.Array, batch: int, dtype) -> jax.Array:
         """One chunk's edge share of the fused first layer (float32): precomputed or computed."""
         if "products" in x:
-            return _loaded(x["products"], dtype).astype(jnp.float32)
+            return from_bits(x["products"], dtype).astype(jnp.float32)
         edge_latents = self._edge_latents(
             blocks, x.get("features"), x.get("embedding"), batch, dtype
         )
@@ -328,17 +350,18 @@ class GraphNetwork(hk.Module):
         num_edges = edges.senders.shape[0]
         _check_divisible(self.name, "nodes", num_big, chunk)
         _check_divisible(self.name, "edges", num_edges, edge_chunk)
-        dtype = nodes[big].dtype
+        # The grid inputs may arrive as bits already (`as_bits`); the mesh nodes never do.
+        dtype = nodes[small].dtype
 
         def embed_chunk(carry, x):
-            return carry, _stored(blocks[f"encoder_nodes_{big}"](_loaded(x, dtype)))
+            return carry, as_bits(blocks[f"encoder_nodes_{big}"](from_bits(x, dtype)))
 
         _, big_latents = hk.scan(
             embed_chunk,
             None,
-            _stored(nodes[big]).reshape(num_big // chunk, chunk, batch, width),
+            as_bits(nodes[big]).reshape(num_big // chunk, chunk, batch, width),
         )
-        # Stored (see `_stored`) until the end of this network.
+        # Stored (see `as_bits`) until the end of this network.
         big_latents = big_latents.reshape(num_big, batch, self._latent)
         small_latents = blocks[f"encoder_nodes_{small}"](nodes[small])
 
@@ -359,7 +382,7 @@ class GraphNetwork(hk.Module):
 
         def messages_chunk(aggregate, x):
             senders, receivers = x["senders"], x["receivers"]
-            senders_latents = _loaded(jnp.take(big_latents, senders, axis=0), dtype)
+            senders_latents = from_bits(jnp.take(big_latents, senders, axis=0), dtype)
             if self._fuse:
                 # Same three float32 partial products, added in the same order, as SplitLinear.
                 total = self._edge_share(blocks, x, w_edge, batch, dtype)
@@ -387,12 +410,12 @@ class GraphNetwork(hk.Module):
 
         def update_chunk(k, latents):
             # In place (a loop carry updated slice by slice): one [N, B, L] buffer, not two.
-            x = _loaded(jax.lax.dynamic_slice_in_dim(latents, k * chunk, chunk), dtype)
+            x = from_bits(jax.lax.dynamic_slice_in_dim(latents, k * chunk, chunk), dtype)
             x = x + blocks[f"processor_nodes_0_{big}"](x)
-            return jax.lax.dynamic_update_slice_in_dim(latents, _stored(x), k * chunk, 0)
+            return jax.lax.dynamic_update_slice_in_dim(latents, as_bits(x), k * chunk, 0)
 
         big_latents = hk.fori_loop(0, num_big // chunk, update_chunk, big_latents)
-        return {big: _loaded(big_latents, dtype), small: small_latents}
+        return {big: from_bits(big_latents, dtype), small: small_latents}
 
     def _decode_in_chunks(self, blocks, nodes, edges, edge_embedding, edge_products):
         """The decoder case of `chunk_size` (large receiver set, k edges each; one step)."""
@@ -416,13 +439,13 @@ class GraphNetwork(hk.Module):
             )
             sender_part = partial_product(small_latents, w_sender)
         xs = {
-            "latents": _stored(nodes[big]).reshape(num_chunks, chunk, batch, self._latent),
+            "latents": as_bits(nodes[big]).reshape(num_chunks, chunk, batch, self._latent),
             "senders": edges.senders.reshape(num_chunks, chunk * per_node),
         }
         xs.update(_edge_inputs(edges, edge_embedding, edge_products, num_chunks, chunk * per_node))
 
         def decode_chunk(carry, x):
-            latents, senders = _loaded(x["latents"], dtype), x["senders"]
+            latents, senders = from_bits(x["latents"], dtype), x["senders"]
             if self._fuse:
                 total = self._edge_share(blocks, x, w_edge, batch, dtype)
                 total = total + jnp.take(sender_part, senders, axis=0)
@@ -497,13 +520,14 @@ def _edge_inputs(edges, embedding, products, num_chunks: int, edge_chunk: int) -
     return {"features": edges.features.reshape(num_chunks, edge_chunk, -1)}
 
 
-def _stored(values: jax.Array) -> jax.Array:
-    """A large bf16 array as its bits (uint16) while chunk loops read or write it.
+def as_bits(values: jax.Array) -> jax.Array:
+    """A large bf16 array as its bits (uint16) while chunk loops read or write it (public:
+    `GraphCast` stacks the chunked grid inputs as bits too).
 
     XLA's CPU backend computes bf16 in float32 and its float normalisation widens whole loop
     states and loop inputs to float32 (the grid latents alone: 2 GB per copy at 0.25°, with a
     transposed copy beside it). Integers are left alone, so the array stays 2 bytes per value
-    and each chunk is widened inside the loop (`_loaded`). The bits, hence values, are
+    and each chunk is widened inside the loop (`from_bits`). The bits, hence values, are
     unchanged; it also pins the stored values to bf16 rounding, as the reference's arrays are.
     """
     if values.dtype != jnp.bfloat16:
@@ -511,8 +535,8 @@ def _stored(values: jax.Array) -> jax.Array:
     return jax.lax.bitcast_convert_type(values, jnp.uint16)
 
 
-def _loaded(values: jax.Array, dtype: jnp.dtype) -> jax.Array:
-    """The inverse of `_stored`: bf16 values from their bits (other arrays as they are)."""
+def from_bits(values: jax.Array, dtype: jnp.dtype) -> jax.Array:
+    """The inverse of `as_bits`: bf16 values from their bits (other arrays as they are)."""
     if values.dtype != jnp.uint16:
         return values
     return jax.lax.bitcast_convert_type(values, dtype)

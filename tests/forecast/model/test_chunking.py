@@ -205,6 +205,17 @@ def test_edge_products_kept_when_asked_or_when_they_fit(caplog) -> None:
         assert choose(False, 10**15) is False
     assert f"grid-edge products kept ({extra / 1e9:.2f} GB)" in caplog.text
     assert "grid-edge products computed per chunk" in caplog.text
+    # Choosing the chunk size too: the products come first whenever they fit at all.
+    smallest = chunking.plan_for_chunk_size(
+        chunking.MIN_CHUNK,
+        num_grid_nodes=sizes.grid_nodes,
+        num_grid2mesh_edges=sizes.grid2mesh_edges,
+    )
+    floor = chunking.step_bytes(sizes, dataclasses.replace(smallest, edge_products=True))
+    kept = chunking.choose_plan(sizes, budget_bytes=floor + 10**9, edge_products=None)
+    assert kept.edge_products and kept.grid_nodes > chunking.MIN_CHUNK
+    assert chunking.step_bytes(sizes, kept) <= floor + 10**9
+    assert not chunking.choose_plan(sizes, budget_bytes=floor - 1, edge_products=None).edge_products
 
 
 def test_available_memory_reads_the_device() -> None:
