@@ -24,6 +24,7 @@ forecast to unlinked files (`Rollout(spill_dir=...)`), so RssAnon is the rollout
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import platform
@@ -359,6 +360,8 @@ def main() -> None:
     import jax
 
     work = Path(tempfile.mkdtemp(prefix="gcf_bench_rollout_"))
+    # Random checkpoints and per-run caches: ~150 MB a model, not worth keeping.
+    atexit.register(shutil.rmtree, work, ignore_errors=True)
     results = {
         "device": str(jax.devices()[0]),
         "platform": platform.platform(),
