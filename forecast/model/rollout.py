@@ -298,7 +298,9 @@ class Rollout:
                 graph_arrays = graph_arrays._replace(
                     edge_products=self._embed_edges(graph_arrays, products=True)
                 )
-            self._graphs = graph_arrays
+            # JAX dispatches asynchronously: wait, so the figure (and the first step's)
+            # counts the embeddings and edge products where they are computed.
+            self._graphs = jax.block_until_ready(graph_arrays)
             self.graphs_seconds = time.perf_counter() - started
             logger.info("graphs ready in %.1f s", self.graphs_seconds)
             self._grid_key = key
