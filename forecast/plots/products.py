@@ -357,7 +357,7 @@ class RunMaps:
             style = style_for(variable, level)
             if key[0] == "field":
                 values = None
-                if not style.bounds:
+                if not _scale_is_fixed(kind, variable, level):
                     values = self._display(self.forecast, "forecast", variable, level)
                 self._scales[key] = field_scale(style, values)
             else:
