@@ -166,6 +166,7 @@ def child(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     options = dict(
         fuse_edge_first_layer=args.fuse,
+        float32_accumulation=args.fuse,
         precompute_edge_embeddings=args.fuse,
         grid_chunk_size=args.chunk_size,
         memory_budget_bytes=int(args.memory_budget_gb * 1e9) if args.memory_budget_gb else None,
@@ -331,7 +332,7 @@ def main() -> None:
         "--reference-op-order",
         dest="fuse",
         action="store_false",
-        help="no fused edge MLP, no precomputed edge embeddings (bit-exact with the reference)",
+        help="no fused edge MLP, no float32 accumulation, no precomputed edge embeddings (bit-exact with the reference)",
     )
     parser.add_argument("--chunk-size", type=int, default=0, help="grid nodes per chunk (0: auto)")
     parser.add_argument(

@@ -39,6 +39,7 @@ def build_one_step(
     grid_lat: np.ndarray | None = None,
     bfloat16: bool = True,
     fuse_edge_first_layer: bool = True,
+    float32_accumulation: bool = True,
     chunks: ChunkPlan | None = None,
 ) -> Predictor:
     """One 6 h step in physical units (float32 in, float32 out).
@@ -50,6 +51,7 @@ def build_one_step(
       grid_lat: grid-row latitudes for the loss's area weights.
       bfloat16: run the network in bf16 as the reference does (False: float32 throughout).
       fuse_edge_first_layer: see `typed_graph_net.SplitLinear`.
+      float32_accumulation: every linear layer accumulates in float32 (`GraphCast`).
       chunks: grid stages in chunks (graphs padded by `chunking.pad_graphs`); None: whole.
     """
     # The network itself: works in normalised units and whatever dtype it is handed.
@@ -59,6 +61,7 @@ def build_one_step(
         graphs,
         grid_lat=grid_lat,
         fuse_edge_first_layer=fuse_edge_first_layer,
+        float32_accumulation=float32_accumulation,
         chunks=chunks,
     )
     # bf16 sits right around the network so normalisation, residual add and feedback all
@@ -78,6 +81,7 @@ def build_predictor(
     grid_lat: np.ndarray | None = None,
     bfloat16: bool = True,
     fuse_edge_first_layer: bool = True,
+    float32_accumulation: bool = True,
     gradient_checkpointing: bool = True,
 ) -> Predictor:
     """Multi-step predictor for training (and short rollouts), see the module docstring."""
@@ -89,6 +93,7 @@ def build_predictor(
         grid_lat=grid_lat,
         bfloat16=bfloat16,
         fuse_edge_first_layer=fuse_edge_first_layer,
+        float32_accumulation=float32_accumulation,
     )
     # Outermost: feeds float32 physical-unit predictions back as inputs, as inference does;
     # checkpointing keeps backward-pass memory at one step's activations.
@@ -102,6 +107,7 @@ def build_edge_embedder(
     *,
     bfloat16: bool = True,
     fuse_edge_first_layer: bool = True,
+    float32_accumulation: bool = True,
     chunks: ChunkPlan | None = None,
     products: bool = False,
 ):
@@ -117,6 +123,7 @@ def build_edge_embedder(
         task_config,
         graphs,
         fuse_edge_first_layer=fuse_edge_first_layer,
+        float32_accumulation=float32_accumulation,
         chunks=chunks,
     )
     method = network.edge_products if products else network.embed_edges

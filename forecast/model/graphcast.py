@@ -77,6 +77,8 @@ class GraphCast(Predictor):
         weights without them).
       fuse_edge_first_layer: see `typed_graph_net.SplitLinear` (faster, equivalent up to bf16
         rounding).
+      float32_accumulation: every linear layer a float32-accumulated `SplitLinear` (faster
+        on CPU, equivalent up to bf16 rounding); False: the reference's `hk.Linear`.
       chunks: run the grid stages (encoder, decoder) in chunks of grid nodes; `graphs` must
         then be padded by `chunking.pad_graphs` with the same plan. Exact: see
         `typed_graph_net.GraphNetwork`.
@@ -90,6 +92,7 @@ class GraphCast(Predictor):
         *,
         grid_lat: np.ndarray | None = None,
         fuse_edge_first_layer: bool = True,
+        float32_accumulation: bool = True,
         chunks: ChunkPlan | None = None,
     ) -> None:
         self._graphs = graphs
@@ -104,6 +107,7 @@ class GraphCast(Predictor):
             latent_size=model_config.latent_size,
             hidden_layers=model_config.hidden_layers,
             fuse_edge_first_layer=fuse_edge_first_layer,
+            float32_accumulation=float32_accumulation,
         )
         self._encoder = GraphNetwork(
             num_steps=1,

@@ -51,6 +51,7 @@ def test_chunked_vector_a_within_tolerance_of_reference_and_unchunked(
             directory,
             graphs_provider=lambda lat, lon: graphs,
             fuse_edge_first_layer=fuse,
+            float32_accumulation=fuse,
             precompute_edge_embeddings=fuse,
             compilation_cache_dir=tmp_path / "jax_cache",
             grid_chunk_size=chunk_size,

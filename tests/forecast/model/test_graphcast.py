@@ -87,6 +87,7 @@ def test_fused_edge_mlp_is_equivalent_within_bf16_noise(vector_a: dict) -> None:
                 vector_a["stats"],
                 vector_a["graphs"],
                 fuse_edge_first_layer=fuse,
+                float32_accumulation=fuse,
             )(inputs, forcings)
 
         apply = jax.jit(hk.without_apply_rng(hk.transform(forward)).apply)

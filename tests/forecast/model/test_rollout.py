@@ -68,6 +68,7 @@ def test_vector_a_rollout_matches_reference(
         directory,
         graphs_provider=lambda lat, lon: graphs,
         fuse_edge_first_layer=fuse,
+        float32_accumulation=fuse,
         precompute_edge_embeddings=fuse,
         compilation_cache_dir=tmp_path / "jax_cache",
     )
