@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from forecast.model import build, checkpoint, extraction, graphcast, normalization
+from forecast.model import build, checkpoint, extraction, graphcast, normalization, typed_graph_net
 from forecast.model.graphcast import GraphArrays
 from forecast.model.xarray_jax import dataset_to_fields
 from tests.forecast.model.graphcast_helpers import vector_a_graphs
@@ -104,3 +104,29 @@ def test_fused_edge_mlp_is_equivalent_within_bf16_noise(vector_a: dict) -> None:
     assert any(
         np.any(np.asarray(fused[n]) != np.asarray(plain[n])) for n in fused
     )  # genuinely a different computation
+
+
+def test_float32_accumulated_linear_rounds_once() -> None:
+    """`SplitLinear` on one array: the bf16 products summed in float32, rounded once, plus
+    the bias; `hk.Linear` (the reference) takes the same parameters and agrees to bf16 noise."""
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.standard_normal((4096, 1, 64)), jnp.bfloat16)
+
+    def transformed(linear_class):
+        return hk.transform(lambda x: linear_class(32, name="linear_0")(x))
+
+    ours_fn, reference_fn = transformed(typed_graph_net.SplitLinear), transformed(hk.Linear)
+    params = ours_fn.init(jax.random.PRNGKey(0), x)
+    assert jax.tree.map(np.shape, reference_fn.init(jax.random.PRNGKey(0), x)) == jax.tree.map(
+        np.shape, params
+    )
+    params["linear_0"]["b"] = jnp.asarray(rng.standard_normal(32), jnp.bfloat16)
+    ours, reference = (
+        np.asarray(jax.jit(f.apply)(params, None, x), np.float32) for f in (ours_fn, reference_fn)
+    )
+    w, b = (np.asarray(params["linear_0"][k], np.float64) for k in ("w", "b"))
+    # Float32 sums of 64 bf16 products are within an ulp of the exact ones.
+    exact = jnp.asarray(np.asarray(x, np.float64) @ w, jnp.float32)
+    expected = np.asarray(exact.astype(jnp.bfloat16) + jnp.asarray(b, jnp.bfloat16), np.float32)
+    assert np.mean(ours == expected) > 0.99
+    np.testing.assert_allclose(ours, reference, rtol=2**-7, atol=2**-6)
