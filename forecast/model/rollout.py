@@ -107,8 +107,8 @@ class Rollout:
       fuse_edge_first_layer: see `typed_graph_net.SplitLinear`.
       float32_accumulation: every linear layer accumulates its bf16 products in float32 and
         rounds once (`typed_graph_net.SplitLinear`), as accelerators do; XLA's CPU backend
-        runs such a dot 1.5–1.7× faster than the reference's bf16-out `hk.Linear`, whose results
-        differ from it by bf16 noise.
+        ran such a dot 1.5–1.7× faster than the reference's bf16-out `hk.Linear` on an
+        AVX512_BF16 CPU. Results differ from the reference's by bf16 noise.
       precompute_edge_embeddings: embed edges once per grid instead of every step. Same
         operations, but XLA rounds the stored bf16 embedding where inside one step it may keep
         excess precision, so results move by bf16 noise. With these three options False the
