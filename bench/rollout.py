@@ -192,8 +192,6 @@ def child(args: argparse.Namespace) -> None:
     if args.model == "A":
         rollout = Rollout.from_files(VECTORS_A / "checkpoint.npz", VECTORS_A, **options)
         batch = xr.load_dataset(VECTORS_A / "example_batch.nc")
-        # Repeat the last frames so any step count has forcings (TISR kept as given).
-        batch = _repeat_last_frame(batch, args.steps + 2).isel(time=slice(0, args.steps + 2))
     else:
         spacing = SHAPES[args.model][2]
         if spacing < 1:
@@ -210,12 +208,13 @@ def child(args: argparse.Namespace) -> None:
             rollout.checkpoint.task_config, rollout.stats, lat, lon, min(args.steps, 2) + 2
         )
     _log("data ready")
+    known_steps = min(args.steps, batch.sizes["time"] - 2)
     inputs, targets, forcings = extraction.extract_inputs_targets_forcings(
-        batch, rollout.checkpoint.task_config, slice("6h", f"{6 * min(args.steps, 2)}h")
+        batch, rollout.checkpoint.task_config, slice("6h", f"{6 * known_steps}h")
     )
     del batch, targets
-    # Longer runs repeat the last forcings (a 10-day 0.25° batch of every field would be
-    # ~14 GB of synthetic data; only the forcings are needed past the inputs).
+    # Steps past the batch repeat its last forcings (TISR kept as given): a 10-day 0.25°
+    # batch of every field would be ~14 GB of synthetic data, and only forcings are needed.
     forcings = _repeat_last_frame(forcings, args.steps)
     _log("inputs extracted")
     setup = time.perf_counter() - started
