@@ -223,13 +223,13 @@ def choose_plan(
         return None
     # Kept edge products save about a third of a step at 0.25° (docs/model.md): worth more
     # than larger chunks, so the largest chunk is sought with them first.
+    smallest_chunks = plan_for_chunk_size(
+        MIN_CHUNK,
+        num_grid_nodes=sizes.grid_nodes,
+        num_grid2mesh_edges=sizes.grid2mesh_edges,
+    )
     for products in (True, False) if edge_products is None else (edge_products,):
-        smallest = plan_for_chunk_size(
-            MIN_CHUNK,
-            num_grid_nodes=sizes.grid_nodes,
-            num_grid2mesh_edges=sizes.grid2mesh_edges,
-        )
-        smallest = dataclasses.replace(smallest, edge_products=products)
+        smallest = dataclasses.replace(smallest_chunks, edge_products=products)
         fixed = step_bytes(sizes, smallest)
         room = budget_bytes - fixed
         if room > 0:
